@@ -1,0 +1,203 @@
+"""The `okrbot` command line: every command runs the same async code as the server."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.errors import UserError
+from storage.db import DatabaseUrlError
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"okrbot: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+def _run(coroutine_factory: Callable[[], Awaitable[T]]) -> T:
+    """asyncio.run with user errors and unreachable databases turned into one-line messages."""
+    try:
+        return asyncio.run(coroutine_factory())  # type: ignore[arg-type]
+    except (UserError, DatabaseUrlError) as exc:
+        _fail(exc.message if isinstance(exc, UserError) else str(exc))
+    except OSError as exc:
+        _fail(f"cannot reach the database or network: {exc}")
+
+
+def _migrate(settings: Settings) -> None:
+    from storage.db import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except DatabaseUrlError as exc:
+        _fail(str(exc), 2)
+    except Exception as exc:  # alembic/driver errors: say what, not a traceback
+        _fail(f"database migration failed ({type(exc).__name__}): {exc}")
+
+
+def _parse_instant(value: str) -> datetime:
+    text = value.strip().replace("Z", "+00:00").replace(" ", "T", 1)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time like 2026-11-30T09:00:00Z"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """okrbot: weekly OKR check-ins, KPI alerts and /okr status in Slack."""
+
+
+@main.command()
+def run() -> None:
+    """Serve Slack (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and run the scheduler."""
+    from bot.logs import configure_logging
+    from bot.server import serve
+    from bot.services import build_services
+
+    settings = _settings()
+    missing = settings.missing_for_serving()
+    if missing:
+        lines = "\n".join(f"  - {item}" for item in missing)
+        _fail(
+            "Slack is not configured, so there is nothing to serve yet. Set:\n"
+            f"{lines}\n"
+            "Create the app from app_manifest.yml at https://api.slack.com/apps "
+            "(see README: 'Creating the Slack app'), then run `make run` again.",
+            2,
+        )
+    configure_logging()
+    _migrate(settings)
+    _run(lambda: serve(build_services(settings)))
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest version (Alembic)."""
+    settings = _settings()
+    _migrate(settings)
+    click.echo("database is up to date", err=True)
+
+
+@main.command()
+@click.option("--at", "at", metavar="TIME", help="The instant to act as of (ISO 8601, UTC).")
+def tick(at: str | None) -> None:
+    """Do all work due as of an instant (prompts, reminders, digests) once, then exit."""
+    from bot.clock import utc_now
+    from bot.jobs import tick as run_tick
+    from bot.services import build_services
+
+    settings = _settings()
+    now = _parse_instant(at) if at else utc_now()
+    _migrate(settings)
+
+    async def go() -> str:
+        services = build_services(settings)
+        try:
+            return (await run_tick(services, now)).summary()
+        finally:
+            await services.close()
+
+    click.echo(_run(go), err=True)
+
+
+def _team_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--team",
+        "team",
+        metavar="T…",
+        help="Workspace (Slack team id); optional when exactly one is known.",
+    )(function)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_team_option
+def import_command(file: Path, team: str | None) -> None:
+    """Create or update objectives, key results, KPIs and the schedule from YAML."""
+    from bot.services import build_services
+    from bot.yaml_io import import_yaml, load_document
+
+    settings = _settings()
+    _migrate(settings)
+    try:
+        document = load_document(file.read_text(encoding="utf-8"), str(file))
+    except UserError as exc:
+        _fail(exc.message)
+
+    async def go() -> str:
+        services = build_services(settings)
+        try:
+            team_id = await resolve_team(services, team)
+            return (await import_yaml(services, team_id, document, services.clock())).summary()
+        finally:
+            await services.close()
+
+    click.echo(_run(go), err=True)
+
+
+@main.command("export")
+@_team_option
+def export_command(team: str | None) -> None:
+    """Print the workspace's objectives, key results, KPIs and schedule as YAML."""
+    from bot.services import build_services
+    from bot.yaml_io import export_yaml
+
+    settings = _settings()
+    _migrate(settings)
+
+    async def go() -> str:
+        services = build_services(settings)
+        try:
+            team_id = await resolve_team(services, team)
+            return await export_yaml(services, team_id)
+        finally:
+            await services.close()
+
+    click.echo(_run(go), nl=False)
+
+
+async def resolve_team(services: Any, team: str | None) -> str:
+    """`--team` as given (created if new), else the only known workspace."""
+    from storage.repository import ensure_workspace, known_team_ids
+
+    async with services.db.session() as session:
+        if team:
+            if not team.strip() or len(team) > 32 or not team.isalnum():
+                raise UserError(f"--team {team!r} is not a Slack team id like T0123ABCD")
+            await ensure_workspace(session, team, services.clock())
+            return team
+        teams = await known_team_ids(session)
+    if len(teams) == 1:
+        return teams[0]
+    if not teams:
+        raise UserError("no workspace is known yet: name one with --team T0123ABCD")
+    raise UserError(f"several workspaces are known ({', '.join(teams)}): choose one with --team")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

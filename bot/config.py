@@ -1,0 +1,103 @@
+"""Settings: the only reader of the environment (table in SPEC)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(Exception):
+    """The environment is missing or has a bad value; the text says which and how to fix it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    database_url: str = "sqlite:///okrbot.db"
+    port: int = Field(default=3000, ge=0, le=65535)
+    host: str = "0.0.0.0"
+    okrbot_timezone: str = "UTC"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("xoxb-"):
+            raise ValueError("must start with 'xoxb-' (the Bot User OAuth Token)")
+        return value or None
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("xapp-"):
+            raise ValueError("must start with 'xapp-' (an app-level token with connections:write)")
+        return value or None
+
+    @field_validator("okrbot_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Madrid)"
+            ) from exc
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.okrbot_timezone)
+
+    def missing_for_serving(self) -> list[str]:
+        """What `okrbot run` still needs, as lines for a human."""
+        missing: list[str] = []
+        if not self.slack_bot_token and not self.oauth_enabled:
+            missing.append(
+                "SLACK_BOT_TOKEN (xoxb-…, from OAuth & Permissions after installing the app), "
+                "or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET for installs in many workspaces"
+            )
+        if not self.slack_signing_secret and not self.socket_mode:
+            missing.append(
+                "SLACK_SIGNING_SECRET (Basic Information → App Credentials), "
+                "or SLACK_APP_TOKEN (xapp-…) to use Socket Mode instead of HTTP"
+            )
+        if self.socket_mode and not self.slack_bot_token:
+            missing.append("SLACK_BOT_TOKEN is required with Socket Mode")
+        return missing
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with errors turned into one readable ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"  {field}: {message}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,29 @@
+"""Errors a user can cause: shown to them as-is, never as a traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input or a forbidden action; `message` says what, `usage` the correct form."""
+
+    def __init__(self, message: str, usage: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.usage = usage
+
+    def with_usage(self, usage: str) -> UserError:
+        return self if self.usage else UserError(self.message, usage)
+
+    def render(self) -> str:
+        text = f":warning: {self.message[:1].upper()}{self.message[1:]}"
+        if self.usage:
+            text += f"\nUsage: `{self.usage}`"
+        return text
+
+
+class NotFound(UserError):
+    """An id or key that does not exist in this workspace."""
+
+
+class Forbidden(UserError):
+    """The caller may not change this (not its owner nor an admin)."""

@@ -1,0 +1,84 @@
+"""The composition root: everything built once from Settings, in start-up order.
+
+settings → storage → Slack clients → domain services. Nothing here is
+module-level: tests and CLI commands build their own `Services`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import utc_now
+from bot.config import Settings
+from bot.directory import Directory, SlackDirectory
+from bot.metrics import Metrics
+from bot.okrs import OkrService
+from bot.slack_client import make_client
+from storage.db import Database
+
+
+class NoInstallation(Exception):
+    """No bot token is known for a workspace (not installed, or uninstalled)."""
+
+
+class SlackClients:
+    """Hands out the Web API client that acts in a workspace (its own token under OAuth)."""
+
+    def __init__(
+        self, settings: Settings, installation_store: AsyncSQLAlchemyInstallationStore | None
+    ) -> None:
+        self._settings = settings
+        self.installation_store = installation_store
+        self._by_token: dict[str | None, AsyncWebClient] = {}
+
+    async def for_team(self, team_id: str) -> AsyncWebClient:
+        token = self._settings.slack_bot_token
+        if self.installation_store is not None:
+            bot = await self.installation_store.async_find_bot(enterprise_id=None, team_id=team_id)
+            if bot is not None and bot.bot_token:
+                token = bot.bot_token
+        if token is None:
+            raise NoInstallation(f"okrbot is not installed in workspace {team_id}")
+        if token not in self._by_token:
+            self._by_token[token] = make_client(self._settings, token)
+        return self._by_token[token]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    clients: SlackClients
+    directory: Directory
+    okrs: OkrService
+    clock: Callable[[], datetime] = utc_now
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> Services:
+    db = Database(settings.database_url)
+    store = None
+    if settings.oauth_enabled:
+        assert settings.slack_client_id is not None
+        store = AsyncSQLAlchemyInstallationStore(
+            client_id=settings.slack_client_id, engine=db.engine
+        )
+    clients = SlackClients(settings, store)
+    directory = SlackDirectory(db, clients.for_team)
+    return Services(
+        settings=settings,
+        db=db,
+        metrics=Metrics(),
+        clients=clients,
+        directory=directory,
+        okrs=OkrService(db, directory),
+        clock=clock,
+    )

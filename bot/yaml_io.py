@@ -1,0 +1,560 @@
+"""`okrbot import` / `okrbot export`: the YAML in SPEC, validated whole before any write.
+
+Import is idempotent (objectives match by `key`, else by title; key results by
+title within their objective; KPIs by key) and transactional: the first bad
+field aborts with its line number and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from bot.errors import UserError
+from bot.grammar import parse_cycle
+from bot.okr_commands import WEEKDAYS, parse_local_time, parse_weekday
+from bot.okrs import would_loop
+from bot.progress import current_cycle
+from bot.services import Services
+from storage.models import KeyResult, Kpi, Objective
+from storage.repository import Repository, ensure_workspace
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_KPI_KEY = re.compile(r"^[a-z][a-z0-9_.\-]{0,99}$")
+
+
+# Parsing with line numbers ---------------------------------------------------
+
+
+@dataclass
+class Node:
+    """A YAML value with the line it came from, so errors can point at it."""
+
+    value: Any
+    line: int
+    path: str
+
+
+def _to_nodes(node: yaml.Node, path: str, loader: yaml.SafeLoader) -> Node:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        mapping: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in mapping:
+                raise UserError(f"line {key_node.start_mark.line + 1}: `{path}{key}` given twice")
+            mapping[key] = _to_nodes(value_node, f"{path}{key}.", loader)
+        return Node(mapping, line, path.rstrip("."))
+    if isinstance(node, yaml.SequenceNode):
+        base = path.rstrip(".")
+        items = [_to_nodes(item, f"{base}[{i}].", loader) for i, item in enumerate(node.value)]
+        return Node(items, line, base)
+    return Node(loader.construct_object(node), line, path.rstrip("."))  # type: ignore[no-untyped-call]
+
+
+def _error(node: Node, message: str) -> UserError:
+    return UserError(f"line {node.line}: `{node.path}` {message}")
+
+
+def load_document(text: str, source: str = "YAML") -> Node:
+    """Parse YAML into located nodes; syntax errors name their line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserError(f"{source}: {where}not valid YAML ({problem})") from None
+    if root is None:
+        return Node({}, 1, "")
+    document = _to_nodes(root, "", yaml.SafeLoader(""))
+    if not isinstance(document.value, dict):
+        raise UserError(f"{source}: the file must be a mapping with objectives, kpis, schedule")
+    return document
+
+
+# Validation into plain specs -------------------------------------------------
+
+
+@dataclass
+class KeyResultSpec:
+    title: str
+    kind: str
+    owner_id: str | None
+    start: float | None = None
+    target: float | None = None
+    low: float | None = None
+    high: float | None = None
+    unit: str | None = None
+
+
+@dataclass
+class ObjectiveSpec:
+    title: str
+    owner_id: str
+    key: str | None = None
+    channel_id: str | None = None
+    cycle: str | None = None
+    status: str = "active"
+    parent: str | None = None
+    parent_node: Node | None = None
+    key_results: list[KeyResultSpec] = field(default_factory=list)
+
+
+@dataclass
+class KpiSpec:
+    key: str
+    name: str
+    unit: str | None = None
+    channel_id: str | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+@dataclass
+class DocumentSpec:
+    schedule: tuple[int, str] | None
+    objectives: list[ObjectiveSpec]
+    kpis: list[KpiSpec]
+
+
+def _fields(node: Node, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Node]:  # type: ignore[assignment]
+    if not isinstance(node.value, dict):
+        raise _error(node, "must be a mapping")
+    unknown = sorted(set(node.value) - allowed)
+    if unknown:
+        bad = node.value[unknown[0]]
+        raise _error(bad, f"is not a known field (expected one of: {', '.join(sorted(allowed))})")
+    for name in sorted(required):
+        if name not in node.value:
+            raise UserError(f"line {node.line}: `{node.path or 'item'}` is missing `{name}`")
+    return dict(node.value)
+
+
+def _text(node: Node, limit: int = 200) -> str:
+    if not isinstance(node.value, str | int | float) or isinstance(node.value, bool):
+        raise _error(node, "must be text")
+    text = str(node.value).strip()
+    if not text:
+        raise _error(node, "must not be empty")
+    if len(text) > limit:
+        raise _error(node, f"is too long (at most {limit} characters)")
+    return text
+
+
+def _number(node: Node) -> float:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _error(node, f"must be a number, not {value!r}")
+    if not math.isfinite(float(value)):
+        raise _error(node, "must be a finite number")
+    return float(value)
+
+
+def _id(node: Node, pattern: re.Pattern[str], what: str) -> str:
+    text = _text(node, 32)
+    if not pattern.match(text):
+        raise _error(
+            node, f"must be a Slack {what} id like {'U0123ABCD' if what == 'user' else 'C0123ABCD'}"
+        )
+    return text
+
+
+def validate(document: Node) -> DocumentSpec:
+    top = _fields(document, {"schedule", "objectives", "kpis"})
+    schedule = _schedule(top["schedule"]) if "schedule" in top else None
+    objectives: list[ObjectiveSpec] = []
+    if "objectives" in top:
+        items = top["objectives"]
+        if not isinstance(items.value, list):
+            raise _error(items, "must be a list")
+        objectives = [_objective(item) for item in items.value]
+    kpis: list[KpiSpec] = []
+    if "kpis" in top:
+        items = top["kpis"]
+        if not isinstance(items.value, list):
+            raise _error(items, "must be a list")
+        kpis = [_kpi(item) for item in items.value]
+    _no_duplicates([o.key for o in objectives if o.key], "objective key")
+    _no_duplicates([o.title for o in objectives if not o.key], "objective title")
+    _no_duplicates([k.key for k in kpis], "KPI key")
+    return DocumentSpec(schedule, objectives, kpis)
+
+
+def _no_duplicates(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise UserError(f"{what} `{value}` appears twice in the file")
+        seen.add(value)
+
+
+def _schedule(node: Node) -> tuple[int, str]:
+    fields = _fields(node, {"weekday", "time"}, {"weekday", "time"})
+    weekday = parse_weekday(_text(fields["weekday"]))
+    if weekday is None:
+        raise _error(fields["weekday"], "must be a weekday like monday")
+    time_node = fields["time"]
+    raw = time_node.value
+    # YAML 1.1 reads an unquoted 09:00 as the sexagesimal number 540.
+    text = f"{raw // 60:02d}:{raw % 60:02d}" if isinstance(raw, int) else _text(time_node)
+    local_time = parse_local_time(text)
+    if local_time is None:
+        raise _error(time_node, 'must be a time like "09:00"')
+    return weekday, local_time
+
+
+def _objective(node: Node) -> ObjectiveSpec:
+    fields = _fields(
+        node,
+        {"key", "title", "owner", "channel", "cycle", "status", "parent", "key_results"},
+        {"title", "owner"},
+    )
+    spec = ObjectiveSpec(
+        title=_text(fields["title"]),
+        owner_id=_id(fields["owner"], _USER_ID, "user"),
+        key=_text(fields["key"], 100) if "key" in fields else None,
+        channel_id=_id(fields["channel"], _CHANNEL_ID, "channel") if "channel" in fields else None,
+    )
+    if "cycle" in fields:
+        try:
+            spec.cycle = parse_cycle(_text(fields["cycle"], 16))
+        except UserError as exc:
+            raise _error(fields["cycle"], exc.message) from None
+    if "status" in fields:
+        status = _text(fields["status"])
+        if status not in {"active", "done", "dropped"}:
+            raise _error(fields["status"], "must be active, done or dropped")
+        spec.status = status
+    if "parent" in fields:
+        spec.parent, spec.parent_node = _text(fields["parent"]), fields["parent"]
+    if "key_results" in fields:
+        items = fields["key_results"]
+        if not isinstance(items.value, list):
+            raise _error(items, "must be a list")
+        spec.key_results = [_key_result(item) for item in items.value]
+        _no_duplicates(
+            [kr.title for kr in spec.key_results], f"key result title in {spec.title!r}:"
+        )
+    return spec
+
+
+def _key_result(node: Node) -> KeyResultSpec:
+    fields = _fields(node, {"title", "owner", "from", "to", "range", "boolean", "unit"}, {"title"})
+    owner = _id(fields["owner"], _USER_ID, "user") if "owner" in fields else None
+    unit = _text(fields["unit"], 32) if "unit" in fields else None
+    title = _text(fields["title"])
+    ways = [name for name in ("from", "range", "boolean") if name in fields]
+    if "to" in fields and "from" not in fields:
+        raise _error(fields["to"], "needs `from` as well")
+    if len(ways) != 1:
+        raise UserError(
+            f"line {node.line}: key result {title!r} needs exactly one of "
+            "`from`/`to`, `range: [low, high]` or `boolean: true`"
+        )
+    if "boolean" in fields:
+        if fields["boolean"].value is not True:
+            raise _error(fields["boolean"], "must be true")
+        return KeyResultSpec(title, "boolean", owner, start=0.0, target=1.0, unit=unit)
+    if "range" in fields:
+        pair = fields["range"]
+        if not isinstance(pair.value, list) or len(pair.value) != 2:
+            raise _error(pair, "must be a list of two numbers, like [0, 1.5]")
+        low, high = _number(pair.value[0]), _number(pair.value[1])
+        if low > high:
+            raise _error(pair, f"has its low end {low:g} above its high end {high:g}")
+        return KeyResultSpec(title, "range", owner, low=low, high=high, unit=unit)
+    if "to" not in fields:
+        raise _error(fields["from"], "needs `to` as well")
+    start, target = _number(fields["from"]), _number(fields["to"])
+    if start == target:
+        raise _error(fields["to"], f"equals `from` ({start:g}): they must differ")
+    kind = "increase" if target > start else "decrease"
+    return KeyResultSpec(title, kind, owner, start=start, target=target, unit=unit)
+
+
+def _kpi(node: Node) -> KpiSpec:
+    fields = _fields(node, {"key", "name", "unit", "channel", "min", "max"}, {"key", "name"})
+    key = _text(fields["key"], 100)
+    if not _KPI_KEY.match(key):
+        raise _error(
+            fields["key"], "must be lowercase letters, digits and _ . - (like signup_rate)"
+        )
+    spec = KpiSpec(key=key, name=_text(fields["name"]))
+    spec.unit = _text(fields["unit"], 32) if "unit" in fields else None
+    if "channel" in fields:
+        spec.channel_id = _id(fields["channel"], _CHANNEL_ID, "channel")
+    spec.min_value = _number(fields["min"]) if "min" in fields else None
+    spec.max_value = _number(fields["max"]) if "max" in fields else None
+    if (
+        spec.min_value is not None
+        and spec.max_value is not None
+        and spec.min_value > spec.max_value
+    ):
+        raise _error(fields["min"], f"({spec.min_value:g}) is above `max` ({spec.max_value:g})")
+    return spec
+
+
+# Applying -------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+
+    def count(self, bucket: dict[str, int], what: str) -> None:
+        bucket[what] = bucket.get(what, 0) + 1
+
+    def summary(self) -> str:
+        def fmt(bucket: dict[str, int]) -> str:
+            return ", ".join(f"{n} {what}" for what, n in sorted(bucket.items())) or "nothing"
+
+        if not self.created and not self.updated:
+            return "import: nothing to change"
+        return f"import: created {fmt(self.created)}; updated {fmt(self.updated)}"
+
+
+def _assign(row: Any, values: dict[str, Any]) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+async def import_yaml(
+    services: Services, team_id: str, document: Node, now: datetime
+) -> ImportReport:
+    """Validate everything, then apply it in one transaction."""
+    spec = validate(document)
+    report = ImportReport()
+    async with services.db.session() as session:
+        await ensure_workspace(session, team_id, now)
+        repo = Repository(session, team_id)
+        if spec.schedule is not None:
+            current = await repo.schedule()
+            if current is None or (current.weekday, current.local_time) != spec.schedule:
+                await repo.set_schedule(*spec.schedule, now)
+                report.count(report.updated if current else report.created, "schedule")
+        existing = await repo.all_objectives()
+        by_key = {o.key: o for o in existing if o.key}
+        by_title = {o.title: o for o in existing}
+        rows: list[tuple[ObjectiveSpec, Objective]] = []
+        for objective_spec in spec.objectives:
+            row = by_key.get(objective_spec.key) if objective_spec.key else None
+            if row is None and not objective_spec.key:
+                row = by_title.get(objective_spec.title)
+            values = {
+                "title": objective_spec.title,
+                "owner_id": objective_spec.owner_id,
+                "channel_id": objective_spec.channel_id,
+                "cycle": objective_spec.cycle or (row.cycle if row else None),
+                "status": objective_spec.status,
+                "key": objective_spec.key,
+            }
+            if values["cycle"] is None:
+                values["cycle"] = current_cycle(now)
+            if row is None:
+                row = Objective(
+                    team_id=team_id,
+                    number=await repo.next_objective_number(),
+                    created_at=now,
+                    updated_at=now,
+                    **values,
+                )
+                await repo.add(row)
+                report.count(report.created, "objectives")
+            elif _assign(row, values):
+                row.updated_at = now
+                report.count(report.updated, "objectives")
+            rows.append((objective_spec, row))
+        await _link_parents(repo, rows, report, now)
+        await _apply_key_results(repo, rows, report, now)
+        await _apply_kpis(repo, spec.kpis, report, now)
+    return report
+
+
+async def _link_parents(
+    repo: Repository,
+    rows: list[tuple[ObjectiveSpec, Objective]],
+    report: ImportReport,
+    now: datetime,
+) -> None:
+    everything = await repo.all_objectives()
+    by_handle = {o.title: o for o in everything} | {o.key: o for o in everything if o.key}
+    links = {o.id: o.parent_id for o in everything}
+    for objective_spec, row in rows:
+        parent_id = None
+        if objective_spec.parent is not None:
+            assert objective_spec.parent_node is not None
+            parent = by_handle.get(objective_spec.parent)
+            if parent is None:
+                raise _error(
+                    objective_spec.parent_node, "names no objective (use its key or title)"
+                )
+            if would_loop(links, row.id, parent.id):
+                raise _error(objective_spec.parent_node, "would make a loop of parents")
+            parent_id = parent.id
+        if row.parent_id != parent_id:
+            row.parent_id = parent_id
+            links[row.id] = parent_id
+            row.updated_at = now
+            if row not in repo.session.new:
+                report.count(report.updated, "objectives")
+
+
+async def _apply_key_results(
+    repo: Repository,
+    rows: list[tuple[ObjectiveSpec, Objective]],
+    report: ImportReport,
+    now: datetime,
+) -> None:
+    existing = await repo.key_results_for(row.id for _, row in rows)
+    by_objective: dict[int, dict[str, KeyResult]] = {}
+    for kr in existing:
+        by_objective.setdefault(kr.objective_id, {})[kr.title] = kr
+    for objective_spec, objective in rows:
+        current = by_objective.get(objective.id, {})
+        for kr_spec in objective_spec.key_results:
+            values = {
+                "owner_id": kr_spec.owner_id or objective_spec.owner_id,
+                "kind": kr_spec.kind,
+                "start_value": kr_spec.start,
+                "target_value": kr_spec.target,
+                "range_low": kr_spec.low,
+                "range_high": kr_spec.high,
+                "unit": kr_spec.unit,
+            }
+            row = current.get(kr_spec.title)
+            if row is None:
+                start = kr_spec.start if kr_spec.kind != "range" else None
+                await repo.add(
+                    KeyResult(
+                        team_id=repo.team_id,
+                        number=await repo.next_key_result_number(),
+                        objective_id=objective.id,
+                        title=kr_spec.title,
+                        current_value=start,
+                        created_at=now,
+                        updated_at=now,
+                        **values,
+                    )
+                )
+                report.count(report.created, "key results")
+            elif _assign(row, values):
+                row.updated_at = now
+                report.count(report.updated, "key results")
+
+
+async def _apply_kpis(
+    repo: Repository, kpis: list[KpiSpec], report: ImportReport, now: datetime
+) -> None:
+    existing = {
+        k.key: k
+        for k in (await repo.session.scalars(select(Kpi).where(Kpi.team_id == repo.team_id))).all()
+    }
+    for spec in kpis:
+        values = {
+            "name": spec.name,
+            "unit": spec.unit,
+            "channel_id": spec.channel_id,
+            "min_value": spec.min_value,
+            "max_value": spec.max_value,
+        }
+        row = existing.get(spec.key)
+        if row is None:
+            await repo.add(
+                Kpi(team_id=repo.team_id, key=spec.key, created_at=now, updated_at=now, **values)
+            )
+            report.count(report.created, "KPIs")
+        elif _assign(row, values):
+            row.updated_at = now
+            report.count(report.updated, "KPIs")
+
+
+# Export ---------------------------------------------------------------------
+
+
+async def export_yaml(services: Services, team_id: str) -> str:
+    """The workspace as YAML in SPEC's shape; importing it changes nothing."""
+    async with services.db.session() as session:
+        repo = Repository(session, team_id)
+        schedule = await repo.schedule()
+        objectives = await repo.all_objectives()
+        key_results = await repo.key_results_for(o.id for o in objectives)
+        kpis = (
+            await session.scalars(select(Kpi).where(Kpi.team_id == team_id).order_by(Kpi.key))
+        ).all()
+    document: dict[str, Any] = {}
+    if schedule is not None:
+        document["schedule"] = {"weekday": WEEKDAYS[schedule.weekday], "time": schedule.local_time}
+    handles = {o.id: (o.key or o.title) for o in objectives}
+    krs_by_objective: dict[int, list[KeyResult]] = {}
+    for kr in key_results:
+        krs_by_objective.setdefault(kr.objective_id, []).append(kr)
+    document["objectives"] = [
+        _export_objective(o, krs_by_objective.get(o.id, []), handles) for o in objectives
+    ]
+    document["kpis"] = [_export_kpi(k) for k in kpis]
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None)
+
+
+def _export_objective(
+    objective: Objective, key_results: list[KeyResult], handles: dict[int, str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if objective.key:
+        out["key"] = objective.key
+    out["title"] = objective.title
+    out["owner"] = objective.owner_id
+    if objective.channel_id:
+        out["channel"] = objective.channel_id
+    out["cycle"] = objective.cycle
+    if objective.status != "active":
+        out["status"] = objective.status
+    if objective.parent_id is not None and objective.parent_id in handles:
+        out["parent"] = handles[objective.parent_id]
+    out["key_results"] = [_export_key_result(kr) for kr in key_results]
+    return out
+
+
+def _plain_number(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if value == int(value) and abs(value) < 2**53 else value
+
+
+def _export_key_result(kr: KeyResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"title": kr.title, "owner": kr.owner_id}
+    if kr.kind == "boolean":
+        out["boolean"] = True
+    elif kr.kind == "range":
+        out["range"] = [_plain_number(kr.range_low), _plain_number(kr.range_high)]
+    else:
+        out["from"] = _plain_number(kr.start_value)
+        out["to"] = _plain_number(kr.target_value)
+    if kr.unit:
+        out["unit"] = kr.unit
+    return out
+
+
+def _export_kpi(kpi: Kpi) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": kpi.key, "name": kpi.name}
+    if kpi.unit:
+        out["unit"] = kpi.unit
+    if kpi.channel_id:
+        out["channel"] = kpi.channel_id
+    if kpi.min_value is not None:
+        out["min"] = _plain_number(kpi.min_value)
+    if kpi.max_value is not None:
+        out["max"] = _plain_number(kpi.max_value)
+    return out

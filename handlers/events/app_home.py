@@ -1,0 +1,35 @@
+"""App Home: each person sees the objectives and key results they are part of."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.grammar import UserRef
+from bot.okr_commands import Status
+from bot.render import render_home
+from bot.services import Services
+from bot.status import build_status
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def on_home_opened(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user_id = event["user"]
+        report = await build_status(
+            services.db,
+            services.directory,
+            body["team_id"],
+            None,
+            Status("user", user=UserRef(user_id=user_id)),
+            services.clock(),
+            services.settings.timezone,
+        )
+        await client.views_publish(user_id=user_id, view=render_home(report))
+
+    app.event("app_home_opened")(on_home_opened)

@@ -1,0 +1,22 @@
+"""Install lifecycle: forget a workspace's tokens when Slack says they are gone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+from bot.workspaces import uninstall
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def on_uninstalled(body: dict[str, Any]) -> None:
+        await uninstall(services, body["team_id"])
+
+    async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("tokens", {}).get("bot"):
+            await uninstall(services, body["team_id"])
+
+    app.event("app_uninstalled")(on_uninstalled)
+    app.event("tokens_revoked")(on_tokens_revoked)

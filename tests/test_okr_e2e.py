@@ -1,0 +1,169 @@
+"""`/okr` end to end: signed requests into the real server, Slack's side via the emulator."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from storage.models import KeyResult, Objective
+from tests.conftest import Bot
+
+
+async def count(bot: Bot, model: type) -> int:
+    async with bot.services.db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_help_is_ephemeral(bot: Bot) -> None:
+    result = await bot.command("help")
+    assert result.ephemeral
+    assert "/okr objective add" in result.text
+    empty = await bot.command("")
+    assert "/okr status" in empty.text
+
+
+async def test_create_objective_and_key_result_then_status(bot: Bot) -> None:
+    created = await bot.command('objective add "Grow weekly active teams" cycle 2026-Q4')
+    assert created.ephemeral
+    assert "O-1" in created.text
+    kr = await bot.command('kr add O-1 "Weekly active teams" from 120 to 200 unit teams')
+    assert "KR-1" in kr.text, kr.text
+    status = await bot.command("status")
+    assert status.visible["response_type"] == "in_channel"
+    body = str(status.visible["blocks"])
+    assert "Grow weekly active teams" in body
+    assert "KR-1" in body and "120 → 200 teams" in body
+    assert status.text  # plain-text fallback
+
+
+async def test_malformed_commands_store_nothing(bot: Bot) -> None:
+    cases = [
+        ("objective add", "missing title"),
+        ('objective add "X" cycle 2026-Q5', "unknown cycle"),
+        ('kr add O-1 "X" from nan to 5', "finite"),
+        ('kr add O-1 "X" from 1 to inf', "finite"),
+        ('kr add O-1 "X" range 5..2', "above its high end"),
+        ("frobnicate", "unknown command"),
+        ('objective add "unterminated', "quote"),
+    ]
+    for text, expected in cases:
+        result = await bot.command(text)
+        assert result.ephemeral, text
+        assert expected in result.text.lower(), (text, result.text)
+        assert "Usage" in result.text or "help" in result.text
+    assert await count(bot, Objective) == 0
+    assert await count(bot, KeyResult) == 0
+
+
+async def test_unknown_ids_and_mentions(bot: Bot) -> None:
+    assert "no objective O-9" in (await bot.command('kr add O-9 "X" from 1 to 2')).text
+    assert "no key result KR-4" in (await bot.command("kr delete KR-4")).text
+    bad_user = await bot.command('objective add "X" owner @nobody')
+    assert "no user called @nobody" in bad_user.text
+    bad_channel = await bot.command('objective add "X" channel <#C999|nope>')
+    assert "not a channel" in bad_channel.text
+    assert await count(bot, Objective) == 0
+
+
+async def test_mentions_escaped_plain_and_curly_quotes(bot: Bot) -> None:
+    result = await bot.command(
+        "objective add \u201cShip the API\u201d owner <@U2|ben> channel #growth cycle 2026-h1"
+    )
+    assert "O-1" in result.text, result.text
+    plain = await bot.command('objective add "Second" owner @ben channel <#C3|platform>')
+    assert "O-2" in plain.text
+    async with bot.services.db.session() as session:
+        rows = (await session.scalars(select(Objective).order_by(Objective.number))).all()
+    assert [(o.owner_id, o.channel_id, o.cycle) for o in rows] == [
+        ("U2", "C2", "2026-H1"),
+        ("U2", "C3", "2026-Q4"),
+    ]
+
+
+async def test_only_owner_or_admin_may_change(bot: Bot) -> None:
+    await bot.command('objective add "Mine"', user="U1")
+    forbidden = await bot.command('objective edit O-1 "Hijacked"', user="U2")
+    assert "only the owner" in forbidden.text.lower()
+    assert "only the owner" in (await bot.command("objective delete O-1", user="U2")).text.lower()
+    assert "only the owner" in (await bot.command('kr add O-1 "X" boolean', user="U2")).text.lower()
+    ok = await bot.command('objective edit O-1 "Renamed by admin"', user="UADMIN")
+    assert "Updated" in ok.text
+    async with bot.services.db.session() as session:
+        objective = await session.scalar(select(Objective))
+    assert objective is not None and objective.title == "Renamed by admin"
+
+
+async def test_parent_loops_are_rejected(bot: Bot) -> None:
+    await bot.command('objective add "Company"')
+    await bot.command('objective add "Team" parent O-1')
+    await bot.command('objective add "Squad" parent O-2')
+    loop = await bot.command("objective edit O-1 parent O-3")
+    assert "loop" in loop.text
+    missing = await bot.command("objective edit O-1 parent O-42")
+    assert "no objective O-42" in missing.text
+    async with bot.services.db.session() as session:
+        top = await session.scalar(select(Objective).where(Objective.number == 1))
+    assert top is not None and top.parent_id is None
+
+
+async def test_close_delete_and_key_result_edits(bot: Bot) -> None:
+    await bot.command('objective add "Reliability"')
+    await bot.command('kr add O-1 "p95 latency" from 900 to 300 unit ms')
+    await bot.command('kr add O-1 "Error budget" range 0..2 unit %')
+    edited = await bot.command("kr edit KR-1 to 250")
+    assert "decrease from 900 to 250 ms" in edited.text, edited.text
+    wrong = await bot.command("kr edit KR-2 from 1 to 2")
+    assert "range" in wrong.text
+    assert "Deleted *KR-2*" in (await bot.command("kr delete KR-2")).text
+    assert "Closed" in (await bot.command("objective close O-1")).text
+    status = await bot.command("status all")
+    assert "No objectives yet" in status.text
+    detail = await bot.command("status O-1")
+    assert "p95 latency" in str(detail.visible["blocks"])
+    assert "Deleted *O-1*" in (await bot.command("objective delete O-1")).text
+    assert await count(bot, KeyResult) == 0
+
+
+async def test_status_scopes(bot: Bot) -> None:
+    await bot.command('objective add "Growth thing" channel #growth', channel="C1")
+    await bot.command('objective add "Platform thing" channel #platform owner @ben')
+    in_growth = await bot.command("status", channel="C2")
+    assert "Growth thing" in str(in_growth.visible["blocks"])
+    assert "Platform thing" not in str(in_growth.visible["blocks"])
+    nowhere = await bot.command("status", channel="C1")  # nothing reports here: all objectives
+    assert "Platform thing" in str(nowhere.visible["blocks"])
+    by_user = await bot.command("status @ben")
+    assert "Platform thing" in str(by_user.visible["blocks"])
+    assert "Growth thing" not in str(by_user.visible["blocks"])
+    by_channel = await bot.command("status <#C3|platform>")
+    assert "Platform thing" in str(by_channel.visible["blocks"])
+    empty_user = await bot.command("status @cleo")
+    assert "owns no active objectives" in empty_user.text
+
+
+async def test_other_team_sees_only_its_own_workspace(bot: Bot) -> None:
+    await bot.command('objective add "Team one secret"')
+    other = await bot.command("status all", team="T2")
+    assert "No objectives yet" in other.text
+    assert "no objective O-1" in (await bot.command("objective delete O-1", team="T2")).text
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    ["unsigned", "bad_signature", "stale"],
+)
+async def test_requests_without_valid_signature_are_rejected(bot: Bot, mutate: str) -> None:
+    from tests.slack_requests import sign, slash_command
+
+    payload = slash_command("/okr", 'objective add "Sneaky"', response_url="http://x/")
+    if mutate == "unsigned":
+        headers: dict[str, str] = {}
+    elif mutate == "bad_signature":
+        headers = sign("wrong-secret", payload.body)
+    else:
+        import time
+
+        headers = sign("test-signing-secret", payload.body, timestamp=int(time.time()) - 600)
+    response = await bot.sender.post_raw(payload.body, payload.content_type, headers)
+    assert response.status == 401
+    assert await count(bot, Objective) == 0
