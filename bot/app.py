@@ -94,8 +94,10 @@ def _deduplicate_events(services: Services) -> Any:
 
 
 def _register_listeners(app: AsyncApp, services: Services) -> None:
+    from handlers.actions import checkin as checkin_actions
     from handlers.commands import okr
-    from handlers.events import app_home, lifecycle
+    from handlers.events import app_home, lifecycle, messages
+    from handlers.views import checkin as checkin_views
 
-    for module in (okr, app_home, lifecycle):
+    for module in (okr, app_home, lifecycle, messages, checkin_actions, checkin_views):
         module.register(app, services)

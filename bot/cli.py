@@ -112,7 +112,7 @@ def tick(at: str | None) -> None:
     from bot.services import build_services
 
     settings = _settings()
-    now = _parse_instant(at) if at else utc_now()
+    now = _parse_instant(at) if at is not None else utc_now()
     _migrate(settings)
 
     async def go() -> str:
@@ -140,22 +140,33 @@ def _team_option(function: Callable[..., Any]) -> Callable[..., Any]:
 def import_command(file: Path, team: str | None) -> None:
     """Create or update objectives, key results, KPIs and the schedule from YAML."""
     from bot.services import build_services
-    from bot.yaml_io import import_yaml, load_document
+    from bot.yaml_io import import_yaml, load_document, validate
 
     settings = _settings()
-    _migrate(settings)
     try:
         document = load_document(file.read_text(encoding="utf-8"), str(file))
+        validate(document)  # the whole file, before anything touches the database
     except UserError as exc:
-        _fail(exc.message)
+        _fail(exc.message if exc.message.startswith(f"{file}:") else f"{file}: {exc.message}")
+    except UnicodeDecodeError:
+        _fail(f"{file}: not a UTF-8 text file")
+    except OSError as exc:
+        _fail(f"{file}: cannot be read ({exc.strerror or exc})")
+    _migrate(settings)
 
     async def go() -> str:
         services = build_services(settings)
         try:
-            team_id = await resolve_team(services, team)
-            return (await import_yaml(services, team_id, document, services.clock())).summary()
+            # A new --team is created by the import's own transaction, so a failed
+            # import leaves nothing behind.
+            team_id = await resolve_team(services, team, create=False)
+            try:
+                report = await import_yaml(services, team_id, document, services.clock())
+            except UserError as exc:
+                raise UserError(f"{file}: {exc.message}") from None
         finally:
             await services.close()
+        return report.summary()
 
     click.echo(_run(go), err=True)
 
@@ -181,15 +192,16 @@ def export_command(team: str | None) -> None:
     click.echo(_run(go), nl=False)
 
 
-async def resolve_team(services: Any, team: str | None) -> str:
-    """`--team` as given (created if new), else the only known workspace."""
+async def resolve_team(services: Any, team: str | None, *, create: bool = True) -> str:
+    """`--team` as given (created if new, unless `create` is off), else the only workspace."""
     from storage.repository import ensure_workspace, known_team_ids
 
     async with services.db.session() as session:
         if team:
             if not team.strip() or len(team) > 32 or not team.isalnum():
                 raise UserError(f"--team {team!r} is not a Slack team id like T0123ABCD")
-            await ensure_workspace(session, team, services.clock())
+            if create:
+                await ensure_workspace(session, team, services.clock())
             return team
         teams = await known_team_ids(session)
     if len(teams) == 1:

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535)
     host: str = "0.0.0.0"
     okrbot_timezone: str = "UTC"
+    okrbot_reminder_hours: float = Field(default=24.0, gt=0, le=24 * 6)
+    okrbot_digest_delay_hours: float = Field(default=0.0, ge=0, le=24 * 6)
 
     @field_validator("slack_bot_token")
     @classmethod

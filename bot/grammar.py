@@ -21,9 +21,13 @@ _USER_PLAIN = re.compile(r"^@([\w.\-]+)$")
 _CHANNEL_PLAIN = re.compile(r"^#([\w\-]+)$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
-_OBJECTIVE_ID = re.compile(r"^O-(\d+)$", re.IGNORECASE)
-_KEY_RESULT_ID = re.compile(r"^KR-(\d+)$", re.IGNORECASE)
-_CYCLE = re.compile(r"^(\d{4})(?:-(Q[1-4]|H[12]))?$", re.IGNORECASE)
+# At most 9 digits: an id must fit the database's 32-bit integer column.
+_OBJECTIVE_ID = re.compile(r"^O-([0-9]{1,9})$", re.IGNORECASE)
+_KEY_RESULT_ID = re.compile(r"^KR-([0-9]{1,9})$", re.IGNORECASE)
+_CYCLE = re.compile(r"^([0-9]{4})(?:-(Q[1-4]|H[12]))?$", re.IGNORECASE)
+_CYCLE_YEARS = range(1900, 3000)
+# Commas are only thousands separators: `1,200` but never `3,5` (a decimal comma).
+_THOUSANDS = re.compile(r"^[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,12 @@ def parse_key_result_id(text: str) -> int | None:
 
 def parse_number(text: str, what: str) -> float:
     """A finite number; `1,200`, `3.5%` and `1_000` are accepted, `nan`/`inf` are not."""
-    cleaned = text.strip().rstrip("%").replace(",", "").replace("_", "")
+    cleaned = text.strip().rstrip("%")
+    if "," in cleaned:
+        if not _THOUSANDS.match(cleaned):
+            raise UserError(f"{what} must be a number like `1200` or `1,200`, not `{text}`")
+        cleaned = cleaned.replace(",", "")
+    cleaned = cleaned.replace("_", "")
     try:
         value = float(cleaned)
     except ValueError:
@@ -135,7 +144,7 @@ def parse_range(text: str) -> tuple[float, float]:
 def parse_cycle(text: str) -> str:
     """`2026-q4` → `2026-Q4`; years, quarters and halves are the cycles we know."""
     m = _CYCLE.match(text.strip())
-    if not m:
+    if not m or int(m.group(1)) not in _CYCLE_YEARS:
         raise UserError(
             f"unknown cycle `{text}`: use a year (`2026`), a quarter (`2026-Q4`) "
             "or a half (`2026-H1`)"

@@ -6,7 +6,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
+
+from bot.checkin_flow import run_check_in_cycle
 from bot.services import Services
+from storage.models import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +27,20 @@ class TickReport:
         return f"tick at {self.at.isoformat()} — " + (", ".join(parts) or "nothing due")
 
 
+async def installed_teams(services: Services) -> list[str]:
+    async with services.db.session() as session:
+        rows = await session.scalars(
+            select(Workspace.team_id)
+            .where(Workspace.installed.is_(True))
+            .order_by(Workspace.team_id)
+        )
+        return list(rows.all())
+
+
 async def tick(services: Services, now: datetime) -> TickReport:
     """Do everything due at `now`; safe to run twice or from two processes at once."""
     report = TickReport(at=now)
     with services.metrics.ticks.time():
-        pass  # check-in prompts, reminders, digests and no-data checks register here
+        teams = await installed_teams(services)
+        report.done.update(await run_check_in_cycle(services, teams, now))
     return report

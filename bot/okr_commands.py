@@ -35,7 +35,8 @@ USAGE = {
     "kr edit": '/okr kr edit KR-4 ["New title"] [from X] [to Y] [range A..B] [unit u] [owner @u]',
     "kr delete": "/okr kr delete KR-4",
     "checkin": "/okr checkin [KR-4]",
-    "schedule": "/okr schedule [monday 09:00]",
+    "schedule": "/okr schedule [monday 09:00] [#channel]",
+    "skip": "/okr skip",
 }
 
 HELP_TEXT = "\n".join(
@@ -59,7 +60,9 @@ HELP_TEXT = "\n".join(
         "",
         "*Check-ins*",
         f"• `{USAGE['checkin']}` — update your key results now",
-        f"• `{USAGE['schedule']}` — show or set the weekly check-in time",
+        f"• `{USAGE['schedule']}` — show or set the weekly check-in time "
+        "(for one objective channel with `#channel`)",
+        "• `/okr skip` — out this week: no check-in, no reminder",
         "",
         "Only an owner or a workspace admin may change or delete an objective or key result.",
     ]
@@ -154,6 +157,12 @@ class CheckIn:
 class ScheduleCommand:
     weekday: int | None = None
     local_time: str | None = None
+    channel: ChannelRef | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    pass
 
 
 OkrCommand = (
@@ -168,6 +177,7 @@ OkrCommand = (
     | KeyResultDelete
     | CheckIn
     | ScheduleCommand
+    | Skip
 )
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -258,6 +268,8 @@ def _usage_for(text: str) -> str:
     words = [w.lower() for w in text.split()[:2]]
     if words and words[0] in {"obj", "objectives"}:
         words[0] = "objective"
+    if words and words[0] in {"keyresult", "key-result"}:
+        words[0] = "kr"
     for candidate in (" ".join(words), words[0] if words else ""):
         if candidate in USAGE:
             return USAGE[candidate]
@@ -284,9 +296,13 @@ def parse_okr_command(text: str) -> OkrCommand:
         return _parse_checkin(rest)
     if head == "schedule":
         return _parse_schedule(rest)
+    if head == "skip":
+        if rest:
+            raise UserError("skip takes no arguments", USAGE["skip"])
+        return Skip()
     raise UserError(
         f"unknown command `{tokens[0].text}`: try `/okr help`",
-        "/okr [status | objective | kr | checkin | schedule | help]",
+        "/okr [status | objective | kr | checkin | schedule | skip | help]",
     )
 
 
@@ -498,7 +514,7 @@ def parse_weekday(text: str) -> int | None:
 
 def parse_local_time(text: str) -> str | None:
     parts = text.split(":")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts) or len(parts[1]) != 2:
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts) or len(parts[1]) != 2:
         return None
     hour, minute = int(parts[0]), int(parts[1])
     if not (0 <= hour < 24 and 0 <= minute < 60):
@@ -508,8 +524,11 @@ def parse_local_time(text: str) -> str | None:
 
 def _parse_schedule(rest: list[Token]) -> ScheduleCommand:
     usage = USAGE["schedule"]
+    channel = parse_channel(rest[-1].text) if rest else None
+    if channel is not None:
+        rest = rest[:-1]
     if not rest:
-        return ScheduleCommand()
+        return ScheduleCommand(channel=channel)
     if len(rest) != 2:
         raise UserError("give a weekday and a time, like `monday 09:00`", usage)
     weekday = parse_weekday(rest[0].text)
@@ -518,4 +537,4 @@ def _parse_schedule(rest: list[Token]) -> ScheduleCommand:
     local_time = parse_local_time(rest[1].text)
     if local_time is None:
         raise UserError(f"`{rest[1].text}` is not a time like `09:00` (24-hour clock)", usage)
-    return ScheduleCommand(weekday, local_time)
+    return ScheduleCommand(weekday, local_time, channel)

@@ -221,25 +221,45 @@ class OkrService:
     # Schedule --------------------------------------------------------------
 
     async def schedule(
-        self, actor: Actor, weekday: int | None, local_time: str | None, now: datetime
+        self,
+        actor: Actor,
+        command: cmd.ScheduleCommand,
+        now: datetime,
     ) -> Done:
-        """Show the workspace's weekly slot, or (admins only) change it."""
-        if weekday is None or local_time is None:
+        """Show or change the weekly slot: the workspace's, or one objective channel's.
+
+        Admins change any slot; the owner of an objective reporting to a channel
+        may change that channel's.
+        """
+        channel = await self._channel(actor, command.channel)
+        where = f" for objectives reporting to <#{channel}>" if channel else ""
+        if command.weekday is None or command.local_time is None:
             async with self.db.session() as session:
-                row = await Repository(session, actor.team_id).schedule()
+                repo = Repository(session, actor.team_id)
+                row = (await repo.schedule(channel)) if channel else None
+                row = row or await repo.schedule()
             slot = WeeklySlot(row.weekday, row.local_time) if row else DEFAULT_SCHEDULE
             return Done(
-                f":calendar: Check-ins are requested every *{slot.describe()}*, "
+                f":calendar: Check-ins are requested every *{slot.describe()}*{where}, "
                 "in each owner's own time zone. Change it with `/okr schedule friday 15:00`."
             )
-        if not await self._is_admin(actor, now):
-            raise Forbidden("only a workspace admin can change the check-in schedule")
+        is_admin = await self._is_admin(actor, now)
         async with self.db.session() as session:
             await ensure_workspace(session, actor.team_id, now)
-            await Repository(session, actor.team_id).set_schedule(weekday, local_time, now)
-        slot = WeeklySlot(weekday, local_time)
+            repo = Repository(session, actor.team_id)
+            owns_channel = channel is not None and any(
+                o.owner_id == actor.user_id
+                for o in await repo.active_objectives(channel_id=channel)
+            )
+            if not (is_admin or owns_channel):
+                raise Forbidden(
+                    "only a workspace admin (or, for one channel, the owner of an objective "
+                    "reporting there) can change the check-in schedule"
+                )
+            await repo.set_schedule(command.weekday, command.local_time, now, channel or "")
+        slot = WeeklySlot(command.weekday, command.local_time)
         return Done(
-            f":calendar: Check-ins will be requested every *{slot.describe()}*, "
+            f":calendar: Check-ins will be requested every *{slot.describe()}*{where}, "
             "in each owner's own time zone."
         )
 

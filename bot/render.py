@@ -27,6 +27,8 @@ STATUS_EMOJI = {
     None: ":white_circle:",
 }
 STATUS_LABEL = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track"}
+# `<` and `>` are control characters in mrkdwn, even inside backticks.
+DETAIL_HINT = "Details of one objective: `/okr status O-&lt;n&gt;`"
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,27 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _clip_mrkdwn(text: str, limit: int) -> str:
+    """Clip mrkdwn without ending inside an escape (`&amp;`) or a mention (`<@U…>`)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if cut.rfind("<") > cut.rfind(">"):
+        cut = cut[: cut.rfind("<")]
+    if cut.rfind("&") > cut.rfind(";"):
+        cut = cut[: cut.rfind("&")]
+    return cut + "…"
+
+
 def section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, SECTION_LIMIT)}}
+    return {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": _clip_mrkdwn(text, SECTION_LIMIT)},
+    }
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, 3000)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip_mrkdwn(text, 3000)}]}
 
 
 def header(text: str) -> Block:
@@ -131,19 +148,25 @@ def objective_heading(objective: ObjectiveView) -> str:
 
 def _pack_lines(lines: list[str], limit: int = SECTION_LIMIT) -> list[str]:
     """Group lines into chunks that each fit one section."""
-    chunks: list[str] = []
-    current = ""
+    return ["\n".join(group) for group in _group_lines(lines, limit)]
+
+
+def _group_lines(lines: list[str], limit: int = SECTION_LIMIT) -> list[list[str]]:
+    """Group lines so that each group, joined by newlines, fits one section.
+
+    Callers count what they show by group length: a line may itself contain newlines.
+    """
+    groups: list[list[str]] = []
+    size = 0
     for line in lines:
-        line = _clip(line, limit)
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            chunks.append(current)
-            current = line
+        line = _clip_mrkdwn(line, limit)
+        if groups and size + 1 + len(line) <= limit:
+            groups[-1].append(line)
+            size += 1 + len(line)
         else:
-            current = candidate
-    if current:
-        chunks.append(current)
-    return chunks
+            groups.append([line])
+            size = len(line)
+    return groups
 
 
 def _summary_line(report: StatusReport) -> str:
@@ -184,7 +207,7 @@ def render_status(report: StatusReport) -> Message:
             blocks.append({"type": "divider"})
         blocks.pop()
         if len(blocks) <= MAX_BLOCKS - 1:
-            blocks.append(context("Details of one objective: `/okr status O-<n>`"))
+            blocks.append(context(DETAIL_HINT))
             return Message(fallback, blocks)
     return Message(fallback, _compact_blocks(report, blocks[:2]))
 
@@ -198,13 +221,12 @@ def _key_result_sections(objective: ObjectiveView, budget: int) -> list[Block]:
             )
         ]
     lines = [key_result_line(kr) for kr in objective.key_results]
-    chunks = _pack_lines(lines)
-    if len(chunks) <= budget:
-        return [section(chunk) for chunk in chunks]
-    shown = chunks[: budget - 1]
-    shown_count = sum(chunk.count("*KR-") for chunk in shown)
-    hidden = len(lines) - shown_count
-    return [section(chunk) for chunk in shown] + [
+    groups = _group_lines(lines)
+    if len(groups) <= budget:
+        return [section("\n".join(group)) for group in groups]
+    shown = groups[: budget - 1]
+    hidden = len(lines) - sum(len(group) for group in shown)
+    return [section("\n".join(group)) for group in shown] + [
         context(f"… and {hidden} more key results — see `/okr status O-{objective.number}`")
     ]
 
@@ -224,16 +246,16 @@ def _compact_line(objective: ObjectiveView) -> str:
 
 def _compact_blocks(report: StatusReport, head: list[Block]) -> list[Block]:
     """One line per objective, packed into sections; say plainly what did not fit."""
-    chunks = _pack_lines([_compact_line(o) for o in report.objectives])
+    groups = _group_lines([_compact_line(o) for o in report.objectives])
     room = MAX_BLOCKS - len(head) - 1
-    blocks = head + [section(chunk) for chunk in chunks[:room]]
-    shown = sum(chunk.count("\n") + 1 for chunk in chunks[:room])
+    blocks = head + [section("\n".join(group)) for group in groups[:room]]
+    shown = sum(len(group) for group in groups[:room])
     hidden = len(report.objectives) - shown
-    tail = "Details of one objective: `/okr status O-<n>`"
+    tail = DETAIL_HINT
     if hidden:
         tail = (
             f"{hidden} more objectives not shown — narrow it with `/okr status #channel`, "
-            f"`/okr status @user` or `/okr status O-<n>`"
+            f"`/okr status @user` or `/okr status O-&lt;n&gt;`"
         )
     blocks.append(context(tail))
     return blocks
@@ -258,7 +280,7 @@ def _render_detail(objective: ObjectiveView, report: StatusReport) -> Message:
     if hidden > 0:
         blocks.append(context(f"… and {hidden} more key results not shown"))
     text = (
-        f"O-{objective.number} {objective.title}: {percent(objective.progress)} "
+        f"O-{objective.number} {escape(objective.title)}: {percent(objective.progress)} "
         f"across {len(objective.key_results)} key results"
     )
     return Message(text, blocks)

@@ -13,6 +13,7 @@ from datetime import datetime
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.checkins import CheckInService
 from bot.clock import utc_now
 from bot.config import Settings
 from bot.directory import Directory, SlackDirectory
@@ -57,6 +58,7 @@ class Services:
     clients: SlackClients
     directory: Directory
     okrs: OkrService
+    checkins: CheckInService
     clock: Callable[[], datetime] = utc_now
 
     async def close(self) -> None:
@@ -80,5 +82,6 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         clients=clients,
         directory=directory,
         okrs=OkrService(db, directory),
+        checkins=CheckInService(db),
         clock=clock,
     )

@@ -40,6 +40,7 @@ class Node:
     value: Any
     line: int
     path: str
+    written: str = ""  # a scalar's text as written in the file
 
 
 def _to_nodes(node: yaml.Node, path: str, loader: yaml.SafeLoader) -> Node:
@@ -56,7 +57,12 @@ def _to_nodes(node: yaml.Node, path: str, loader: yaml.SafeLoader) -> Node:
         base = path.rstrip(".")
         items = [_to_nodes(item, f"{base}[{i}].", loader) for i, item in enumerate(node.value)]
         return Node(items, line, base)
-    return Node(loader.construct_object(node), line, path.rstrip("."))  # type: ignore[no-untyped-call]
+    try:
+        value = loader.construct_object(node)  # type: ignore[no-untyped-call]
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserError(f"line {line}: `{path.rstrip('.')}` cannot be read ({problem})") from None
+    return Node(value, line, path.rstrip("."), str(node.value))
 
 
 def _error(node: Node, message: str) -> UserError:
@@ -149,8 +155,13 @@ def _text(node: Node, limit: int = 200) -> str:
     return text
 
 
+_EXPONENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
 def _number(node: Node) -> float:
     value = node.value
+    if isinstance(value, str) and _EXPONENT.match(value.strip()):
+        value = float(value)  # YAML 1.1 reads `1e3` (no dot) as text
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _error(node, f"must be a number, not {value!r}")
     if not math.isfinite(float(value)):
@@ -170,30 +181,32 @@ def _id(node: Node, pattern: re.Pattern[str], what: str) -> str:
 def validate(document: Node) -> DocumentSpec:
     top = _fields(document, {"schedule", "objectives", "kpis"})
     schedule = _schedule(top["schedule"]) if "schedule" in top else None
-    objectives: list[ObjectiveSpec] = []
-    if "objectives" in top:
-        items = top["objectives"]
-        if not isinstance(items.value, list):
-            raise _error(items, "must be a list")
-        objectives = [_objective(item) for item in items.value]
-    kpis: list[KpiSpec] = []
-    if "kpis" in top:
-        items = top["kpis"]
-        if not isinstance(items.value, list):
-            raise _error(items, "must be a list")
-        kpis = [_kpi(item) for item in items.value]
-    _no_duplicates([o.key for o in objectives if o.key], "objective key")
-    _no_duplicates([o.title for o in objectives if not o.key], "objective title")
-    _no_duplicates([k.key for k in kpis], "KPI key")
+    objective_nodes = _list(top["objectives"]) if "objectives" in top else []
+    objectives = [_objective(item) for item in objective_nodes]
+    kpi_nodes = _list(top["kpis"]) if "kpis" in top else []
+    kpis = [_kpi(item) for item in kpi_nodes]
+    pairs = list(zip(objectives, objective_nodes, strict=True))
+    _no_duplicates([(o.key, n.value["key"]) for o, n in pairs if o.key], "objective key")
+    _no_duplicates([(o.title, n.value["title"]) for o, n in pairs if not o.key], "objective title")
+    _no_duplicates(
+        [(k.key, n.value["key"]) for k, n in zip(kpis, kpi_nodes, strict=True)], "KPI key"
+    )
     return DocumentSpec(schedule, objectives, kpis)
 
 
-def _no_duplicates(values: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for value in values:
-        if value in seen:
-            raise UserError(f"{what} `{value}` appears twice in the file")
-        seen.add(value)
+def _list(node: Node) -> list[Node]:
+    if not isinstance(node.value, list):
+        raise _error(node, "must be a list")
+    return list(node.value)
+
+
+def _no_duplicates(handles: list[tuple[str, Node]], what: str) -> None:
+    """Each handle once; a repeat is reported at its own line."""
+    first_line: dict[str, int] = {}
+    for value, node in handles:
+        if value in first_line:
+            raise _error(node, f"repeats the {what} `{value}` (first on line {first_line[value]})")
+        first_line[value] = node.line
 
 
 def _schedule(node: Node) -> tuple[int, str]:
@@ -203,8 +216,9 @@ def _schedule(node: Node) -> tuple[int, str]:
         raise _error(fields["weekday"], "must be a weekday like monday")
     time_node = fields["time"]
     raw = time_node.value
-    # YAML 1.1 reads an unquoted 09:00 as the sexagesimal number 540.
-    text = f"{raw // 60:02d}:{raw % 60:02d}" if isinstance(raw, int) else _text(time_node)
+    # YAML 1.1 reads an unquoted 9:00 as the sexagesimal number 540: use the text written.
+    sexagesimal = isinstance(raw, int) and not isinstance(raw, bool)
+    text = time_node.written if sexagesimal else _text(time_node)
     local_time = parse_local_time(text)
     if local_time is None:
         raise _error(time_node, 'must be a time like "09:00"')
@@ -236,12 +250,11 @@ def _objective(node: Node) -> ObjectiveSpec:
     if "parent" in fields:
         spec.parent, spec.parent_node = _text(fields["parent"]), fields["parent"]
     if "key_results" in fields:
-        items = fields["key_results"]
-        if not isinstance(items.value, list):
-            raise _error(items, "must be a list")
-        spec.key_results = [_key_result(item) for item in items.value]
+        items = _list(fields["key_results"])
+        spec.key_results = [_key_result(item) for item in items]
         _no_duplicates(
-            [kr.title for kr in spec.key_results], f"key result title in {spec.title!r}:"
+            [(kr.title, n.value["title"]) for kr, n in zip(spec.key_results, items, strict=True)],
+            "key result title",
         )
     return spec
 
@@ -255,9 +268,10 @@ def _key_result(node: Node) -> KeyResultSpec:
     if "to" in fields and "from" not in fields:
         raise _error(fields["to"], "needs `from` as well")
     if len(ways) != 1:
-        raise UserError(
-            f"line {node.line}: key result {title!r} needs exactly one of "
-            "`from`/`to`, `range: [low, high]` or `boolean: true`"
+        raise _error(
+            node,
+            f"(key result {title!r}) needs exactly one of "
+            "`from`/`to`, `range: [low, high]` or `boolean: true`",
         )
     if "boolean" in fields:
         if fields["boolean"].value is not True:
@@ -315,7 +329,8 @@ class ImportReport:
 
     def summary(self) -> str:
         def fmt(bucket: dict[str, int]) -> str:
-            return ", ".join(f"{n} {what}" for what, n in sorted(bucket.items())) or "nothing"
+            parts = [f"{n} {what}{'s' if n != 1 else ''}" for what, n in sorted(bucket.items())]
+            return ", ".join(parts) or "nothing"
 
         if not self.created and not self.updated:
             return "import: nothing to change"
@@ -347,12 +362,22 @@ async def import_yaml(
                 report.count(report.updated if current else report.created, "schedule")
         existing = await repo.all_objectives()
         by_key = {o.key: o for o in existing if o.key}
-        by_title = {o.title: o for o in existing}
+        # A keyless entry matches by title an objective no entry claims by key,
+        # those without a key first, each objective at most once.
+        claimed = {id(by_key[o.key]) for o in spec.objectives if o.key and o.key in by_key}
+        by_title: dict[str, list[Objective]] = {}
+        for o in sorted(existing, key=lambda o: o.key is not None):
+            if id(o) not in claimed:
+                by_title.setdefault(o.title, []).append(o)
         rows: list[tuple[ObjectiveSpec, Objective]] = []
+        created: set[int] = set()
+        updated: set[int] = set()
         for objective_spec in spec.objectives:
-            row = by_key.get(objective_spec.key) if objective_spec.key else None
-            if row is None and not objective_spec.key:
-                row = by_title.get(objective_spec.title)
+            if objective_spec.key:
+                row = by_key.get(objective_spec.key)
+            else:
+                candidates = by_title.get(objective_spec.title, [])
+                row = candidates.pop(0) if candidates else None
             values = {
                 "title": objective_spec.title,
                 "owner_id": objective_spec.owner_id,
@@ -372,12 +397,15 @@ async def import_yaml(
                     **values,
                 )
                 await repo.add(row)
-                report.count(report.created, "objectives")
+                created.add(row.id)
             elif _assign(row, values):
                 row.updated_at = now
-                report.count(report.updated, "objectives")
+                updated.add(row.id)
             rows.append((objective_spec, row))
-        await _link_parents(repo, rows, report, now)
+        await _link_parents(repo, rows, updated, now)
+        for bucket, ids in ((report.created, created), (report.updated, updated - created)):
+            if ids:
+                bucket["objective"] = len(ids)
         await _apply_key_results(repo, rows, report, now)
         await _apply_kpis(repo, spec.kpis, report, now)
     return report
@@ -386,7 +414,7 @@ async def import_yaml(
 async def _link_parents(
     repo: Repository,
     rows: list[tuple[ObjectiveSpec, Objective]],
-    report: ImportReport,
+    updated: set[int],
     now: datetime,
 ) -> None:
     everything = await repo.all_objectives()
@@ -408,8 +436,7 @@ async def _link_parents(
             row.parent_id = parent_id
             links[row.id] = parent_id
             row.updated_at = now
-            if row not in repo.session.new:
-                report.count(report.updated, "objectives")
+            updated.add(row.id)
 
 
 async def _apply_key_results(
@@ -449,10 +476,10 @@ async def _apply_key_results(
                         **values,
                     )
                 )
-                report.count(report.created, "key results")
+                report.count(report.created, "key result")
             elif _assign(row, values):
                 row.updated_at = now
-                report.count(report.updated, "key results")
+                report.count(report.updated, "key result")
 
 
 async def _apply_kpis(
@@ -475,10 +502,10 @@ async def _apply_kpis(
             await repo.add(
                 Kpi(team_id=repo.team_id, key=spec.key, created_at=now, updated_at=now, **values)
             )
-            report.count(report.created, "KPIs")
+            report.count(report.created, "KPI")
         elif _assign(row, values):
             row.updated_at = now
-            report.count(report.updated, "KPIs")
+            report.count(report.updated, "KPI")
 
 
 # Export ---------------------------------------------------------------------
@@ -523,7 +550,7 @@ def _export_objective(
         out["status"] = objective.status
     if objective.parent_id is not None and objective.parent_id in handles:
         out["parent"] = handles[objective.parent_id]
-    out["key_results"] = [_export_key_result(kr) for kr in key_results]
+    out["key_results"] = [_export_key_result(kr, objective.owner_id) for kr in key_results]
     return out
 
 
@@ -533,8 +560,10 @@ def _plain_number(value: float | None) -> float | int | None:
     return int(value) if value == int(value) and abs(value) < 2**53 else value
 
 
-def _export_key_result(kr: KeyResult) -> dict[str, Any]:
-    out: dict[str, Any] = {"title": kr.title, "owner": kr.owner_id}
+def _export_key_result(kr: KeyResult, objective_owner: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"title": kr.title}
+    if kr.owner_id != objective_owner:  # import gives a key result its objective's owner
+        out["owner"] = kr.owner_id
     if kr.kind == "boolean":
         out["boolean"] = True
     elif kr.kind == "range":

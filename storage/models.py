@@ -70,6 +70,8 @@ class Workspace(Base):
     last_key_result_number: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     installed: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # When the time-zone cache was last refreshed from users.list for the whole team.
+    users_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Objective(Base):
@@ -200,6 +202,9 @@ class Prompt(Base):
     user_id: Mapped[str] = mapped_column(String(32), nullable=False)
     period_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     period_end: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The weekly slot ("0@09:00") this prompt is for: key results on another
+    # channel's schedule get their own prompt at their own slot.
+    slot: Mapped[str] = mapped_column(String(8), nullable=False, default="0@09:00")
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
@@ -288,6 +293,41 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message okrbot must post exactly once: written first, then sent, then recorded.
+
+    `dedupe_key` names the message's purpose (e.g. `prompt:42`), so however many
+    ticks or replicas decide to send it, one row exists. A sender claims the row
+    with a lease; a claim that outlived its lease has an unknown fate and is
+    reconciled by looking for the row's id in the channel's message metadata.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("team_id", "dedupe_key"),
+        Index("ix_outbox_state_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.team_id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # prompt|reminder|digest
+    dedupe_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    recipient: Mapped[str] = mapped_column(String(32), nullable=False)  # user (DM) or channel
+    ref_id: Mapped[int | None] = mapped_column(Integer)  # the prompt a prompt/reminder is for
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class ProcessedEvent(Base):

@@ -852,6 +852,9 @@ class SlackEmulator:
         channel = self._find_channel(team_id, ref)
         if channel is None and ref[:1] in ("U", "W"):
             channel, _ = self._open_im(team_id, ref)
+        if channel is None and ref[:1] == "D" and self.user(ref[1:], team_id) is not None:
+            # A person who wrote to the bot has an IM with it even if the bot never opened it.
+            channel, _ = self._open_im(team_id, ref[1:])
         if channel is None:
             raise _SlackError("channel_not_found")
         if channel.get("is_archived"):

@@ -13,9 +13,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot import okr_commands as cmd
+from bot.checkin_flow import lines_for, open_prompt, skip_current_period
 from bot.errors import UserError
 from bot.okrs import Actor, Done
 from bot.render import render_status
+from bot.render_checkins import checkin_modal
 from bot.services import Services
 from bot.status import build_status
 
@@ -47,7 +49,7 @@ def register(app: AsyncApp, services: Services) -> None:
         actor = Actor(command["team_id"], command["user_id"], command.get("channel_id"))
         name = type(parsed).__name__
         try:
-            reply = await execute(services, actor, parsed)
+            reply = await execute(services, actor, parsed, command.get("trigger_id"))
         except UserError as exc:
             services.metrics.commands.labels("/okr", "user_error").inc()
             await respond(response_type="ephemeral", text=exc.render(), replace_original=False)
@@ -61,12 +63,15 @@ def register(app: AsyncApp, services: Services) -> None:
             )
             return
         services.metrics.commands.labels("/okr", "ok").inc()
-        await respond(**reply)
+        if reply:
+            await respond(**reply)
 
     app.command("/okr")(ack=acknowledge, lazy=[run])
 
 
-async def execute(services: Services, actor: Actor, command: cmd.OkrCommand) -> dict[str, Any]:
+async def execute(
+    services: Services, actor: Actor, command: cmd.OkrCommand, trigger_id: str | None = None
+) -> dict[str, Any]:
     """Run a parsed command; returns the keyword arguments for `respond`."""
     now = services.clock()
     okrs = services.okrs
@@ -99,7 +104,15 @@ async def execute(services: Services, actor: Actor, command: cmd.OkrCommand) -> 
         case cmd.KeyResultDelete():
             done = await okrs.delete_key_result(actor, command.number, now)
         case cmd.ScheduleCommand():
-            done = await okrs.schedule(actor, command.weekday, command.local_time, now)
-        case _:
-            raise UserError(f"`{type(command).__name__}` is not available yet")
+            done = await okrs.schedule(actor, command, now)
+        case cmd.Skip():
+            done = Done(await skip_current_period(services, actor.team_id, actor.user_id, now))
+        case cmd.CheckIn():
+            numbers = [command.key_result_number] if command.key_result_number else None
+            lines = await lines_for(services, actor.team_id, actor.user_id, numbers)
+            prompt = await open_prompt(services, actor.team_id, actor.user_id, now)
+            metadata = {"prompt": prompt.id if prompt else None, "krs": [n.number for n in lines]}
+            client = await services.clients.for_team(actor.team_id)
+            await client.views_open(trigger_id=trigger_id, view=checkin_modal(lines, metadata))
+            return {}
     return {"response_type": "ephemeral", "text": done.message}

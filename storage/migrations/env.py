@@ -14,10 +14,16 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _include_object(obj: object, name: str | None, type_: str, reflected: bool, _: object) -> bool:
+    """Leave slack_sdk's OAuth tables (created in 0001 from its own definitions) alone."""
+    return not (type_ == "table" and reflected and name not in target_metadata.tables)
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=_include_object,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

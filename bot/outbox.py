@@ -1,0 +1,234 @@
+"""Exactly-once delivery of scheduled messages (prompts, reminders, digests).
+
+Rows are written first (unique per purpose), then each is claimed with a lease,
+posted with its outbox id in the message `metadata`, and recorded. A claim
+whose lease ran out means a sender died mid-call: before posting again we look
+for the id in the channel's recent history, so a message Slack already has is
+recorded, not sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import and_, or_, select, update
+
+from bot.render import Message
+from bot.services import Services
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)
+METADATA_EVENT = "okrbot_outbox"
+# Errors that no retry will fix: the row is marked failed instead of retried forever.
+PERMANENT_ERRORS = {
+    "account_inactive",
+    "channel_not_found",
+    "cannot_dm_bot",
+    "invalid_blocks",
+    "is_archived",
+    "msg_too_long",
+    "no_text",
+    "not_in_channel",
+    "user_not_found",
+    "user_disabled",
+    "restricted_action",
+    "too_many_attachments",
+}
+CONCURRENCY = 64
+
+Renderer = Callable[[OutboxMessage], Awaitable[Message | None]]
+AfterSend = Callable[[OutboxMessage], Awaitable[None]]
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    reconciled: int = 0
+    cancelled: int = 0
+    expired: int = 0
+    failed: int = 0
+    retry_later: int = 0
+
+
+async def due_ids(services: Services, now: datetime, kinds: tuple[str, ...]) -> list[int]:
+    """Rows to work on: pending and due, or claimed by a sender whose lease ran out."""
+    async with services.db.session() as session:
+        rows = await session.scalars(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.kind.in_(kinds),
+                or_(
+                    and_(OutboxMessage.state == "pending", OutboxMessage.due_at <= now),
+                    and_(OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - LEASE),
+                ),
+            )
+            .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        )
+        return list(rows.all())
+
+
+async def _claim(services: Services, row_id: int, now: datetime) -> OutboxMessage | None:
+    """Take the row for this sender; None when another sender holds or finished it."""
+    async with services.db.session() as session:
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row_id,
+                or_(
+                    OutboxMessage.state == "pending",
+                    and_(OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - LEASE),
+                ),
+            )
+            .values(
+                state="sending",
+                claimed_at=now,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            return None
+        return await session.get(OutboxMessage, row_id)
+
+
+async def _finish(services: Services, row_id: int, **values: Any) -> None:
+    async with services.db.session() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _find_sent(client: AsyncWebClient, row: OutboxMessage) -> str | None:
+    """The ts of a message carrying this row's id, if Slack already has one."""
+    if row.channel_id is None or row.claimed_at is None:
+        return None
+    oldest = (row.created_at - timedelta(minutes=1)).timestamp()
+    try:
+        history = await client.conversations_history(
+            channel=row.channel_id, oldest=str(oldest), include_all_metadata=True, limit=200
+        )
+    except SlackApiError as exc:
+        log.warning(
+            "cannot reconcile outbox message",
+            extra={"outbox_id": row.id, "error": exc.response.get("error")},
+        )
+        return None
+    messages: list[dict[str, Any]] = history.get("messages", [])
+    for message in messages:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == row.id:
+            return str(message["ts"])
+    return None
+
+
+async def _channel_for(client: AsyncWebClient, recipient: str) -> str:
+    """A user's DM channel (opened once), or the channel itself."""
+    if recipient[:1] in {"U", "W"}:
+        opened = await client.conversations_open(users=recipient)
+        return str(opened["channel"]["id"])
+    return recipient
+
+
+async def deliver(
+    services: Services,
+    now: datetime,
+    kinds: tuple[str, ...],
+    render: Renderer,
+    after_send: AfterSend | None = None,
+) -> DeliveryReport:
+    """Send every due row of these kinds, concurrently, each at most once."""
+    report = DeliveryReport()
+    ids = await due_ids(services, now, kinds)
+    if not ids:
+        return report
+    limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(row_id: int) -> None:
+        async with limit:
+            await _deliver_one(services, row_id, now, render, after_send, report)
+
+    await asyncio.gather(*(one(row_id) for row_id in ids))
+    return report
+
+
+async def _deliver_one(
+    services: Services,
+    row_id: int,
+    now: datetime,
+    render: Renderer,
+    after_send: AfterSend | None,
+    report: DeliveryReport,
+) -> None:
+    row = await _claim(services, row_id, now)
+    if row is None:
+        return
+    if row.expires_at is not None and row.expires_at <= now:
+        await _finish(services, row.id, state="expired")
+        report.expired += 1
+        return
+    try:
+        client = await services.clients.for_team(row.team_id)
+        if row.attempts > 1 and row.channel_id is not None:
+            ts = await _find_sent(client, row)
+            if ts is not None:
+                await _record_sent(services, row, ts, now, after_send)
+                report.reconciled += 1
+                return
+        message = await render(row)
+        if message is None:
+            await _finish(services, row.id, state="cancelled")
+            report.cancelled += 1
+            return
+        if row.channel_id is None:
+            row.channel_id = await _channel_for(client, row.recipient)
+            await _finish(services, row.id, channel_id=row.channel_id)
+        response = await client.chat_postMessage(
+            channel=row.channel_id,
+            text=message.text,
+            blocks=message.blocks,
+            metadata={
+                "event_type": METADATA_EVENT,
+                "event_payload": {"outbox_id": row.id, "kind": row.kind},
+            },
+            unfurl_links=False,
+        )
+        await _record_sent(services, row, str(response["ts"]), now, after_send)
+        report.sent += 1
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or exc.response.status_code)
+        if error in PERMANENT_ERRORS:
+            await _finish(services, row.id, state="failed", error=error[:200])
+            report.failed += 1
+        else:  # rate limits and outages outlasting the client's retries: next tick retries
+            await _finish(services, row.id, state="pending", claimed_at=None, error=error[:200])
+            report.retry_later += 1
+        log.warning(
+            "outbox delivery failed",
+            extra={"outbox_id": row.id, "team_id": row.team_id, "kind": row.kind, "error": error},
+        )
+    except Exception as exc:  # network or database trouble: the message's fate is unknown
+        await _finish(services, row.id, state="pending", claimed_at=None, error=type(exc).__name__)
+        report.retry_later += 1
+        log.exception("outbox delivery interrupted", extra={"outbox_id": row.id})
+
+
+async def _record_sent(
+    services: Services, row: OutboxMessage, ts: str, now: datetime, after_send: AfterSend | None
+) -> None:
+    row.message_ts, row.sent_at, row.state = ts, now, "sent"
+    await _finish(services, row.id, state="sent", message_ts=ts, sent_at=now, error=None)
+    if after_send is not None:
+        await after_send(row)
