@@ -114,10 +114,11 @@ async def _find_sent(client: AsyncWebClient, row: OutboxMessage) -> str | None:
     """The ts of a message carrying this row's id, if Slack already has one."""
     if row.channel_id is None or row.claimed_at is None:
         return None
-    oldest = (row.created_at - timedelta(minutes=1)).timestamp()
+    # The newest messages suffice: a row is reconciled within minutes of its lost claim,
+    # and okrbot's DMs and digest channels see few messages from it in that time.
     try:
         history = await client.conversations_history(
-            channel=row.channel_id, oldest=str(oldest), include_all_metadata=True, limit=200
+            channel=row.channel_id, include_all_metadata=True, limit=200
         )
     except SlackApiError as exc:
         log.warning(

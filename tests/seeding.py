@@ -1,0 +1,86 @@
+"""Bulk seeding for fault tests and benchmarks: many owners, fast (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert
+
+from storage.db import Database
+from storage.models import KeyResult, Objective, SlackUser, Workspace
+from storage.repository import ensure_workspace
+
+
+def owner_ids(count: int) -> list[str]:
+    return [f"U{index:07d}" for index in range(1, count + 1)]
+
+
+async def seed_owners(
+    db: Database,
+    team_id: str,
+    owners: list[str],
+    zones: list[str],
+    created_at: datetime,
+    *,
+    channel_id: str = "C1",
+    key_results_per_owner: int = 1,
+) -> None:
+    """One objective, `key_results_per_owner` key results per owner, zones round-robin.
+
+    The time-zone cache is filled and marked fresh, as after a `users.list` sync.
+    """
+    async with db.session() as session:
+        await ensure_workspace(session, team_id, created_at)
+        objective = Objective(
+            team_id=team_id,
+            number=1,
+            title="Seeded objective",
+            owner_id=owners[0],
+            channel_id=channel_id,
+            cycle="2026-Q4",
+            status="active",
+            created_at=created_at,
+            updated_at=created_at,
+        )
+        session.add(objective)
+        await session.flush()
+        rows = []
+        number = 0
+        for owner in owners:
+            for _ in range(key_results_per_owner):
+                number += 1
+                rows.append(
+                    {
+                        "team_id": team_id,
+                        "number": number,
+                        "objective_id": objective.id,
+                        "title": f"Key result {number}",
+                        "owner_id": owner,
+                        "kind": "increase",
+                        "start_value": 0.0,
+                        "target_value": 100.0,
+                        "current_value": 0.0,
+                        "created_at": created_at,
+                        "updated_at": created_at,
+                    }
+                )
+        for start in range(0, len(rows), 2000):
+            await session.execute(insert(KeyResult), rows[start : start + 2000])
+        users = [
+            {
+                "team_id": team_id,
+                "user_id": owner,
+                "name": owner.lower(),
+                "tz": zones[index % len(zones)],
+                "is_admin": False,
+                "fetched_at": created_at,
+            }
+            for index, owner in enumerate(owners)
+        ]
+        for start in range(0, len(users), 2000):
+            await session.execute(insert(SlackUser), users[start : start + 2000])
+        workspace = await session.get(Workspace, team_id)
+        assert workspace is not None
+        workspace.last_objective_number = 1
+        workspace.last_key_result_number = number
+        workspace.users_synced_at = created_at

@@ -1,0 +1,469 @@
+"""Storage on both backends: migrations, numbering under concurrency, team scoping, helpers.
+
+Every test runs on SQLite and on PostgreSQL (`database_url` is parametrised in
+conftest) against a database migrated once per module; each test wipes it first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import StatementError
+
+from storage.db import Database, downgrade, upgrade
+from storage.models import (
+    Base,
+    CheckIn,
+    KeyResult,
+    Objective,
+    ProcessedEvent,
+    Prompt,
+    Schedule,
+    SlackUser,
+    Workspace,
+)
+from storage.repository import Repository, ensure_workspace, insert_ignore, known_team_ids
+from tests.conftest import OAUTH_TABLES, wipe
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+T = TypeVar("T")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await wipe(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def objective_row(team_id: str, number: int, **overrides: Any) -> Objective:
+    values: dict[str, Any] = {
+        "team_id": team_id,
+        "number": number,
+        "title": f"{team_id} objective {number}",
+        "owner_id": "U1",
+        "channel_id": "C1",
+        "cycle": "2026-Q4",
+        "status": "active",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    values.update(overrides)
+    return Objective(**values)
+
+
+def key_result_row(team_id: str, number: int, objective_id: int, **overrides: Any) -> KeyResult:
+    values: dict[str, Any] = {
+        "team_id": team_id,
+        "number": number,
+        "objective_id": objective_id,
+        "title": f"{team_id} key result {number}",
+        "owner_id": "U1",
+        "kind": "increase",
+        "start_value": 0.0,
+        "target_value": 10.0,
+        "current_value": 5.0,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    values.update(overrides)
+    return KeyResult(**values)
+
+
+def check_in_row(team_id: str, key_result_id: int, at: datetime, value: float) -> CheckIn:
+    return CheckIn(
+        team_id=team_id,
+        key_result_id=key_result_id,
+        value=value,
+        status="on_track",
+        confidence=7,
+        author_id="U1",
+        source="command",
+        created_at=at,
+    )
+
+
+# Migrations -----------------------------------------------------------------
+
+
+def _table_names(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names())
+
+
+def _schema_diff(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection)
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _diff_table(diff: Any) -> str:
+    """The table a `compare_metadata` entry is about."""
+    if isinstance(diff, list):  # modify_* entries come grouped per column
+        return _diff_table(diff[0])
+    kind = diff[0]
+    if kind.endswith("_table"):
+        return str(diff[1].name)
+    if kind in {"add_column", "remove_column"} or kind.startswith("modify_"):
+        return str(diff[2])
+    return str(diff[1].table.name)  # indexes, unique constraints, foreign keys
+
+
+async def _inspect(url: str, function: Callable[[Connection], T]) -> T:
+    database = Database(url)
+    try:
+        async with database.engine.connect() as connection:
+            return await connection.run_sync(function)
+    finally:
+        await database.dispose()
+
+
+async def _round_trip(url: str) -> set[str]:
+    """Downgrade to base, then upgrade again; returns the tables left at base."""
+    await asyncio.to_thread(downgrade, url, "base")
+    try:
+        return await _inspect(url, _table_names)
+    finally:
+        await asyncio.to_thread(upgrade, url)  # the module's database stays migrated
+
+
+async def test_migrations_down_to_base_and_up_again_match_the_models(database_url: str) -> None:
+    left = await _round_trip(database_url)
+    assert left <= {"alembic_version"}, f"downgrade left tables behind: {sorted(left)}"
+
+    tables = await _inspect(database_url, _table_names)
+    diffs = await _inspect(database_url, _schema_diff)
+    assert set(Base.metadata.tables) | set(OAUTH_TABLES) | {"alembic_version"} == tables
+    oauth = [d for d in diffs if _diff_table(d) in OAUTH_TABLES]
+    unexpected = [d for d in diffs if _diff_table(d) not in OAUTH_TABLES]
+    assert unexpected == [], f"migrated schema differs from the models: {unexpected}"
+    # slack_sdk's OAuth tables (and their indexes) exist in the database but not in
+    # our metadata: autogenerate would drop them, and that is the only difference.
+    assert {d[0] for d in oauth} <= {"remove_table", "remove_index"}, oauth
+    assert {d[1].name for d in oauth if d[0] == "remove_table"} == set(OAUTH_TABLES)
+
+    # A second round trip from the re-migrated database works the same way.
+    assert await _round_trip(database_url) == left
+    assert await _inspect(database_url, _table_names) == tables
+
+
+# Numbering ------------------------------------------------------------------
+
+
+async def _create_objective(db: Database, team_id: str, start: asyncio.Barrier) -> int:
+    await start.wait()
+    async with db.session() as session:
+        repo = Repository(session, team_id)
+        number = await repo.next_objective_number()
+        await asyncio.sleep(0.005)  # widen the window between numbering and insert
+        await repo.add(objective_row(team_id, number))
+        return number
+
+
+async def test_objective_numbers_are_unique_under_concurrency(db: Database) -> None:
+    async with db.session() as session:
+        await ensure_workspace(session, "T1", NOW)
+        await ensure_workspace(session, "T2", NOW)
+    start = asyncio.Barrier(30)
+    numbers = await asyncio.gather(
+        *(_create_objective(db, "T1", start) for _ in range(20)),
+        *(_create_objective(db, "T2", start) for _ in range(10)),
+    )
+    assert sorted(numbers[:20]) == list(range(1, 21))
+    assert sorted(numbers[20:]) == list(range(1, 11))
+
+    async with db.session() as session:
+        rows = (await session.execute(select(Objective.team_id, Objective.number))).all()
+        counter_rows = await session.execute(
+            select(Workspace.team_id, Workspace.last_objective_number)
+        )
+        counters = {team_id: number for team_id, number in counter_rows}
+    assert sorted(n for t, n in rows if t == "T1") == list(range(1, 21))
+    assert sorted(n for t, n in rows if t == "T2") == list(range(1, 11))
+    assert counters == {"T1": 20, "T2": 10}
+
+    # The next number continues each team's own sequence.
+    async with db.session() as session:
+        assert await Repository(session, "T2").next_objective_number() == 11
+        assert await Repository(session, "T1").next_key_result_number() == 1
+        assert await Repository(session, "T1").next_objective_number() == 21
+
+
+# Scoping --------------------------------------------------------------------
+
+
+async def _seed_twin_teams(db: Database) -> dict[str, dict[str, Any]]:
+    """Two workspaces with the same numbers, channel, users and schedule shape."""
+    ids: dict[str, dict[str, Any]] = {}
+    async with db.session() as session:
+        for team_id in ("T1", "T2"):
+            await ensure_workspace(session, team_id, NOW)
+            repo = Repository(session, team_id)
+            first = objective_row(team_id, 1, key="growth", owner_id="U1")
+            second = objective_row(team_id, 2, owner_id="U2", channel_id="C2")
+            await repo.add(first)
+            await repo.add(second)
+            second.parent_id = first.id
+            done = objective_row(team_id, 3, status="done")
+            await repo.add(done)
+            kr_owner = "U9" if team_id == "T2" else "U3"
+            kr1 = key_result_row(team_id, 1, first.id)
+            kr2 = key_result_row(team_id, 2, second.id, owner_id=kr_owner)
+            await repo.add(kr1)
+            await repo.add(kr2)
+            for kr in (kr1, kr2):
+                for week in range(3):
+                    await repo.add_check_in(
+                        check_in_row(team_id, kr.id, NOW - timedelta(weeks=week), float(week))
+                    )
+            await repo.set_schedule(0, "09:00", NOW, channel_id="C1")
+            await repo.cache_user("U1", name=f"ana-{team_id}", tz="UTC", is_admin=False, now=NOW)
+            ids[team_id] = {
+                "objectives": [first.id, second.id, done.id],
+                "key_results": [kr1.id, kr2.id],
+            }
+        # Only T2 has a workspace-wide schedule.
+        await Repository(session, "T2").set_schedule(2, "15:30", NOW)
+    return ids
+
+
+async def test_every_repository_query_is_scoped_to_its_team(db: Database) -> None:
+    ids = await _seed_twin_teams(db)
+    t1, t2 = ids["T1"], ids["T2"]
+    async with db.session() as session:
+        repo = Repository(session, "T1")
+
+        found = await repo.objective(1)
+        assert found is not None and found.team_id == "T1" and found.id == t1["objectives"][0]
+        assert await repo.objective(4) is None
+        assert await repo.objective_by_id(t2["objectives"][0]) is None
+        by_key = await repo.objective_by_key("growth")
+        assert by_key is not None and by_key.team_id == "T1"
+        assert [o.id for o in await repo.all_objectives()] == t1["objectives"]
+
+        active = await repo.active_objectives()
+        assert [(o.team_id, o.number) for o in active] == [("T1", 1), ("T1", 2)]
+        in_c1 = await repo.active_objectives(channel_id="C1")
+        assert [(o.team_id, o.number) for o in in_c1] == [("T1", 1)]
+        assert [o.number for o in await repo.active_objectives(channel_id="C2")] == [2]
+        assert [o.number for o in await repo.active_objectives(user_id="U1")] == [1]
+        # U3 owns a key result under O-2 in T1; U9 owns one only in T2.
+        assert [o.number for o in await repo.active_objectives(user_id="U3")] == [2]
+        assert await repo.active_objectives(user_id="U9") == []
+        assert await repo.active_objectives(channel_id="C1", user_id="U9") == []
+        assert await repo.count_active_for_channel("C1") == 1
+
+        assert await repo.parent_links() == {
+            t1["objectives"][0]: None,
+            t1["objectives"][1]: t1["objectives"][0],
+            t1["objectives"][2]: None,
+        }
+        assert await repo.numbers_by_id(t2["objectives"]) == {}
+        assert await repo.numbers_by_id(t1["objectives"][:1] + t2["objectives"]) == {
+            t1["objectives"][0]: 1
+        }
+
+        kr = await repo.key_result(1)
+        assert kr is not None and kr.team_id == "T1" and kr.id == t1["key_results"][0]
+        assert await repo.key_result(3) is None
+        assert await repo.key_results_for(t2["objectives"]) == []
+        mixed = await repo.key_results_for(t1["objectives"] + t2["objectives"])
+        assert [k.id for k in mixed] == t1["key_results"]
+        assert await repo.key_results_owned_by("U9") == []
+        assert [k.id for k in await repo.key_results_owned_by("U3")] == [t1["key_results"][1]]
+
+        assert await repo.recent_check_ins(t2["key_results"], per_key_result=5) == []
+        recent = await repo.recent_check_ins(t1["key_results"] + t2["key_results"], 5)
+        assert len(recent) == 6 and {c.team_id for c in recent} == {"T1"}
+        assert await repo.latest_check_ins(t2["key_results"]) == {}
+        latest = await repo.latest_check_ins(t1["key_results"] + t2["key_results"])
+        assert set(latest) == set(t1["key_results"])
+
+        assert await repo.schedule() is None  # T2's workspace-wide slot is not ours
+        channel_slot = await repo.schedule("C1")
+        assert channel_slot is not None and channel_slot.team_id == "T1"
+        user = await repo.cached_user("U1")
+        assert user is not None and user.team_id == "T1" and user.name == "ana-T1"
+
+        with pytest.raises(ValueError, match="another workspace"):
+            await repo.add(objective_row("T2", 99))
+
+        # Writes through T1's repository leave T2 alone.
+        await repo.set_schedule(4, "08:00", NOW)
+        await repo.mark_uninstalled()
+
+    async with db.session() as session:
+        t2_repo = Repository(session, "T2")
+        slot = await t2_repo.schedule()
+        assert slot is not None and (slot.weekday, slot.local_time) == (2, "15:30")
+        installed_rows = await session.execute(select(Workspace.team_id, Workspace.installed))
+        installed = {team_id: flag for team_id, flag in installed_rows}
+        assert installed == {"T1": False, "T2": True}
+        assert await known_team_ids(session) == ["T1", "T2"]
+        assert [o.team_id for o in await t2_repo.active_objectives(user_id="U9")] == ["T2"]
+
+
+async def test_delete_objective_touches_only_its_team(db: Database) -> None:
+    ids = await _seed_twin_teams(db)
+    async with db.session() as session:
+        repo = Repository(session, "T1")
+        first = await repo.objective(1)
+        assert first is not None
+        await repo.delete_objective(first)
+    async with db.session() as session:
+        t1, t2 = Repository(session, "T1"), Repository(session, "T2")
+        assert [o.number for o in await t1.all_objectives()] == [2, 3]
+        assert await t1.parent_links() == {ids["T1"]["objectives"][1]: None} | {
+            ids["T1"]["objectives"][2]: None
+        }
+        assert [k.number for k in await t1.key_results_for(ids["T1"]["objectives"])] == [2]
+        assert [o.number for o in await t2.all_objectives()] == [1, 2, 3]
+        assert (await t2.parent_links())[ids["T2"]["objectives"][1]] == ids["T2"]["objectives"][0]
+        assert len(await t2.key_results_for(ids["T2"]["objectives"])) == 2
+
+
+# Check-ins, insert-or-ignore, datetimes ---------------------------------------
+
+
+async def test_recent_check_ins_newest_first_at_most_n_per_key_result(db: Database) -> None:
+    async with db.session() as session:
+        await ensure_workspace(session, "T1", NOW)
+        repo = Repository(session, "T1")
+        objective = objective_row("T1", 1)
+        await repo.add(objective)
+        krs = [key_result_row("T1", n, objective.id) for n in (1, 2, 3)]
+        for kr in krs:
+            await repo.add(kr)
+        busy, quiet, silent = krs
+        # Inserted out of time order, with a tie on the newest instant.
+        offsets = [3, 0, 7, 1, 5, 2, 6, 4]
+        for offset in offsets:
+            await repo.add_check_in(
+                check_in_row("T1", busy.id, NOW - timedelta(days=offset), float(offset))
+            )
+        tie = check_in_row("T1", busy.id, NOW, 100.0)
+        await repo.add_check_in(tie)  # same instant as offset 0, higher id: newer
+        await repo.add_check_in(check_in_row("T1", quiet.id, NOW - timedelta(days=9), 9.0))
+        await repo.add_check_in(check_in_row("T1", quiet.id, NOW - timedelta(days=8), 8.0))
+
+    async with db.session() as session:
+        repo = Repository(session, "T1")
+        recent = await repo.recent_check_ins([busy.id, quiet.id, silent.id, busy.id], 3)
+        by_kr: dict[int, list[CheckIn]] = {}
+        for check_in in recent:
+            by_kr.setdefault(check_in.key_result_id, []).append(check_in)
+        assert set(by_kr) == {busy.id, quiet.id}
+        assert [c.value for c in by_kr[busy.id]] == [100.0, 0.0, 1.0]
+        assert [c.value for c in by_kr[quiet.id]] == [8.0, 9.0]
+        for rows in by_kr.values():
+            times = [c.created_at for c in rows]
+            assert times == sorted(times, reverse=True)
+        assert all(c.created_at.tzinfo is not None for c in recent)
+
+        assert len(await repo.recent_check_ins([busy.id], 50)) == 9
+        assert await repo.recent_check_ins([], 3) == []
+        latest = await repo.latest_check_ins([busy.id, quiet.id, silent.id])
+        assert {k: c.value for k, c in latest.items()} == {busy.id: 100.0, quiet.id: 8.0}
+
+
+async def test_insert_ignore_inserts_once(db: Database) -> None:
+    event = {"event_id": "Ev1", "team_id": "T1", "received_at": NOW}
+    async with db.session() as session:
+        assert await insert_ignore(session, ProcessedEvent, event, ["event_id"]) is True
+    async with db.session() as session:
+        assert await insert_ignore(session, ProcessedEvent, event, ["event_id"]) is False
+        assert (
+            await insert_ignore(session, ProcessedEvent, event | {"event_id": "Ev2"}, ["event_id"])
+            is True
+        )
+
+    # A composite unique constraint: one prompt per team, user and period.
+    async with db.session() as session:
+        await ensure_workspace(session, "T1", NOW)
+        await ensure_workspace(session, "T1", NOW)  # idempotent itself
+        prompt = {
+            "team_id": "T1",
+            "user_id": "U1",
+            "period_start": NOW,
+            "period_end": NOW + timedelta(weeks=1),
+            "state": "pending",
+            "created_at": NOW,
+        }
+        conflict = ["team_id", "user_id", "period_start"]
+        assert await insert_ignore(session, Prompt, prompt, conflict) is True
+        assert await insert_ignore(session, Prompt, prompt, conflict) is False
+        # The same instant written in another zone is the same period.
+        shifted = prompt | {"period_start": NOW.astimezone(timezone(timedelta(hours=9)))}
+        assert await insert_ignore(session, Prompt, shifted, conflict) is False
+        later = prompt | {"period_start": NOW + timedelta(weeks=1)}
+        assert await insert_ignore(session, Prompt, later, conflict) is True
+
+    async with db.session() as session:
+        events = (await session.scalars(select(ProcessedEvent.event_id))).all()
+        prompts = (await session.scalars(select(Prompt.period_start))).all()
+        workspaces = (await session.scalars(select(Workspace.team_id))).all()
+    assert sorted(events) == ["Ev1", "Ev2"]
+    assert sorted(prompts) == [NOW, NOW + timedelta(weeks=1)]
+    assert workspaces == ["T1"]
+
+
+async def test_utc_datetime_round_trips_aware_values(db: Database) -> None:
+    tokyo = timezone(timedelta(hours=9))
+    written = datetime(2026, 11, 25, 19, 30, 15, 123456, tzinfo=tokyo)
+    async with db.session() as session:
+        await ensure_workspace(session, "T1", written)
+        session.add(
+            SlackUser(
+                team_id="T1", user_id="U1", tz="Asia/Tokyo", is_admin=False, fetched_at=written
+            )
+        )
+    async with db.session() as session:
+        created = await session.scalar(select(Workspace.created_at))
+        fetched = await session.scalar(select(SlackUser.fetched_at))
+        # Filtering by an aware value in another zone finds the row too.
+        by_instant = await session.scalar(
+            select(SlackUser.user_id).where(SlackUser.fetched_at == written.astimezone(UTC))
+        )
+    for value in (created, fetched):
+        assert value is not None
+        assert value == written
+        assert value.utcoffset() == timedelta(0)
+        assert (value.hour, value.minute, value.microsecond) == (10, 30, 123456)
+    assert by_instant == "U1"
+
+
+async def test_utc_datetime_rejects_naive_values(db: Database) -> None:
+    naive = datetime(2026, 11, 25, 10, 0)
+    with pytest.raises(StatementError) as raised:
+        async with db.session() as session:
+            await ensure_workspace(session, "T1", naive)
+    assert isinstance(raised.value.orig, ValueError)
+    assert "naive" in str(raised.value.orig)
+
+    with pytest.raises(StatementError, match="naive"):
+        async with db.session() as session:
+            await ensure_workspace(session, "T1", NOW)
+            session.add(
+                Schedule(
+                    team_id="T1",
+                    channel_id="",
+                    weekday=0,
+                    local_time="09:00",
+                    created_at=naive,
+                    updated_at=naive,
+                )
+            )
+            await session.flush()
+    async with db.session() as session:
+        # Nothing was stored by either failed transaction.
+        assert (await session.scalars(select(Workspace.team_id))).all() == []
+        assert (await session.scalars(select(Schedule.id))).all() == []
