@@ -25,6 +25,7 @@ BOT_SCOPES = (
     "chat:write",  # prompts, digests, alerts, confirmations
     "chat:write.public",  # digests and alerts in public channels okrbot was not invited to
     "commands",  # /okr and /kpi
+    "files:write",  # KPI alert charts via files_upload_v2
     "groups:read",  # private channels in #channel mentions
     "im:history",  # message.im: free-text check-in replies; reconciling sent prompts
     "im:write",  # conversations.open for check-in DMs
@@ -94,10 +95,12 @@ def _deduplicate_events(services: Services) -> Any:
 
 
 def _register_listeners(app: AsyncApp, services: Services) -> None:
+    from handlers.actions import alerts as alert_actions
     from handlers.actions import checkin as checkin_actions
-    from handlers.commands import okr
+    from handlers.commands import kpi, okr
     from handlers.events import app_home, lifecycle, messages
     from handlers.views import checkin as checkin_views
 
-    for module in (okr, app_home, lifecycle, messages, checkin_actions, checkin_views):
+    modules = (okr, kpi, app_home, lifecycle, messages, checkin_actions, checkin_views)
+    for module in (*modules, alert_actions):
         module.register(app, services)

@@ -211,5 +211,105 @@ async def resolve_team(services: Any, team: str | None, *, create: bool = True) 
     raise UserError(f"several workspaces are known ({', '.join(teams)}): choose one with --team")
 
 
+@main.group()
+def token() -> None:
+    """API tokens for the KPI HTTP API."""
+
+
+@token.command("create")
+@click.argument("name")
+@_team_option
+def token_create(name: str, team: str | None) -> None:
+    """Create a token; it is printed once, alone on the last line (only its hash is kept)."""
+    from bot.api_tokens import create_token
+    from bot.services import build_services
+
+    settings = _settings()
+    _migrate(settings)
+
+    async def go() -> tuple[str, str]:
+        services = build_services(settings)
+        try:
+            team_id = await resolve_team(services, team)
+            return team_id, await create_token(services.db, team_id, name, services.clock())
+        finally:
+            await services.close()
+
+    team_id, value = _run(go)
+    click.echo(f"API token {name!r} for workspace {team_id} (shown only now; store it safely):")
+    click.echo(value)
+
+
+@token.command("revoke")
+@click.argument("name")
+@_team_option
+def token_revoke(name: str, team: str | None) -> None:
+    """Revoke the active token called NAME: requests with it get 401 from now on."""
+    from bot.api_tokens import revoke_token
+    from bot.services import build_services
+
+    settings = _settings()
+    _migrate(settings)
+
+    async def go() -> str:
+        services = build_services(settings)
+        try:
+            team_id = await resolve_team(services, team)
+            await revoke_token(services.db, team_id, name, services.clock())
+            return f"revoked token {name!r} of workspace {team_id}"
+        finally:
+            await services.close()
+
+    click.echo(_run(go), err=True)
+
+
+from bot.cli_kpi import kpi  # noqa: E402
+
+main.add_command(kpi)
+
+
+@kpi.command("import")
+@click.argument(
+    "file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.argument("key")
+@_team_option
+def kpi_import(file: Path, key: str, team: str | None) -> None:
+    """Load a KPI's history from FILE.csv (timestamp,value); same upsert rules as the API."""
+    from bot import alerts
+    from bot.detection import parse_history_csv
+    from bot.kpis import points_from
+    from bot.services import build_services
+
+    settings = _settings()
+    try:
+        rows = parse_history_csv(file.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}")
+    except ValueError as exc:
+        _fail(f"{file}: {exc}")
+    _migrate(settings)
+
+    async def go() -> str:
+        services = build_services(settings)
+        try:
+            team_id = await resolve_team(services, team)
+            now = services.clock()
+            stored = 0
+            points = points_from(rows)
+            for start in range(0, len(points), 10_000):
+                result = await services.kpis.ingest(
+                    team_id, key, points[start : start + 10_000], "import", now
+                )
+                stored += result.stored
+            if services.settings.slack_bot_token:
+                await alerts.deliver(services, now)
+            return f"stored {stored} measurements for {key}"
+        finally:
+            await services.close()
+
+    click.echo(_run(go), err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     okrbot_timezone: str = "UTC"
     okrbot_reminder_hours: float = Field(default=24.0, gt=0, le=24 * 6)
     okrbot_digest_delay_hours: float = Field(default=0.0, ge=0, le=24 * 6)
+    okrbot_alert_repeat_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bot import alerts
 from bot.checkin_flow import run_check_in_cycle
 from bot.services import Services
 from storage.models import Workspace
@@ -37,10 +38,26 @@ async def installed_teams(services: Services) -> list[str]:
         return list(rows.all())
 
 
+async def run_alert_cycle(services: Services, team_ids: list[str], now: datetime) -> dict[str, int]:
+    """No-data checks and repeat reminders, then any alert message still unsent."""
+    done: dict[str, int] = {}
+    for team_id in team_ids:
+        for name, step in (
+            ("no-data alerts opened", alerts.check_no_data),
+            ("alert reminders planned", alerts.plan_repeats),
+        ):
+            count = await step(services, team_id, now)
+            if count:
+                done[name] = done.get(name, 0) + count
+    await alerts.deliver(services, now)
+    return done
+
+
 async def tick(services: Services, now: datetime) -> TickReport:
     """Do everything due at `now`; safe to run twice or from two processes at once."""
     report = TickReport(at=now)
     with services.metrics.ticks.time():
         teams = await installed_teams(services)
         report.done.update(await run_check_in_cycle(services, teams, now))
+        report.done.update(await run_alert_cycle(services, teams, now))
     return report

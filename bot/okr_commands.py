@@ -30,7 +30,8 @@ USAGE = {
     "objective close": "/okr objective close O-1",
     "objective delete": "/okr objective delete O-1",
     "kr add": (
-        '/okr kr add O-1 "Title" (from 120 to 200 | range 2..5 | boolean) [unit teams] [owner @u]'
+        '/okr kr add O-1 "Title" (from 120 to 200 | range 2..5 | boolean) [unit teams] [owner @u] '
+        "[follows kpi_key]"
     ),
     "kr edit": '/okr kr edit KR-4 ["New title"] [from X] [to Y] [range A..B] [unit u] [owner @u]',
     "kr delete": "/okr kr delete KR-4",

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot import okr_commands as cmd
 from bot.directory import Directory
 from bot.errors import Forbidden, NotFound, UserError
@@ -16,7 +19,7 @@ from bot.grammar import ChannelRef, UserRef
 from bot.progress import current_cycle
 from bot.schedule import DEFAULT_SCHEDULE, WeeklySlot
 from storage.db import Database
-from storage.models import KeyResult, Objective
+from storage.models import KeyResult, Kpi, Measurement, Objective
 from storage.repository import Repository, ensure_workspace
 
 
@@ -160,6 +163,7 @@ class OkrService:
             objective = await self._objective(repo, command.objective_number)
             self._require(is_admin or objective.owner_id == actor.user_id, f"O-{objective.number}")
             target = command.target
+            kpi = await _followed_kpi(session, actor.team_id, command.follows)
             key_result = KeyResult(
                 team_id=actor.team_id,
                 number=await repo.next_key_result_number(),
@@ -173,13 +177,24 @@ class OkrService:
                 range_high=target.high,
                 current_value=target.start if target.kind != "range" else None,
                 unit=command.unit,
+                kpi_id=kpi.id if kpi else None,
                 created_at=now,
                 updated_at=now,
             )
             await repo.add(key_result)
+            if kpi is not None:
+                latest = await session.scalar(
+                    select(Measurement.value)
+                    .where(Measurement.kpi_id == kpi.id)
+                    .order_by(Measurement.at.desc())
+                    .limit(1)
+                )
+                if latest is not None:
+                    key_result.current_value = latest
+        follows = f"; it follows KPI `{command.follows}`" if command.follows else ""
         return Done(
             f":dart: Added *KR-{key_result.number}* {key_result.title} to "
-            f"*O-{objective.number}* (owner <@{owner}>, {describe_target(key_result)})."
+            f"*O-{objective.number}* (owner <@{owner}>, {describe_target(key_result)}){follows}."
         )
 
     async def edit_key_result(
@@ -262,6 +277,21 @@ class OkrService:
             f":calendar: Check-ins will be requested every *{slot.describe()}*{where}, "
             "in each owner's own time zone."
         )
+
+
+async def _followed_kpi(session: AsyncSession, team_id: str, key: str | None) -> Kpi | None:
+    """The KPI a key result follows (its value then comes from the KPI's measurements)."""
+    if key is None:
+        return None
+    kpi: Kpi | None = await session.scalar(
+        select(Kpi).where(Kpi.team_id == team_id, Kpi.key == key)
+    )
+    if kpi is None:
+        raise NotFound(
+            f'there is no KPI `{key}` to follow: create it first with `/kpi add {key} "Name"`',
+            cmd.USAGE["kr add"],
+        )
+    return kpi
 
 
 def would_loop(links: dict[int, int | None], child_id: int, parent_id: int) -> bool:

@@ -49,6 +49,10 @@ Renderer = Callable[[OutboxMessage], Awaitable[Message | None]]
 AfterSend = Callable[[OutboxMessage], Awaitable[None]]
 
 
+class NotReady(Exception):
+    """The message depends on another not sent yet (a thread reply before its parent)."""
+
+
 @dataclass
 class DeliveryReport:
     sent: int = 0
@@ -200,6 +204,7 @@ async def _deliver_one(
             channel=row.channel_id,
             text=message.text,
             blocks=message.blocks,
+            thread_ts=message.thread_ts,
             metadata={
                 "event_type": METADATA_EVENT,
                 "event_payload": {"outbox_id": row.id, "kind": row.kind},
@@ -208,6 +213,9 @@ async def _deliver_one(
         )
         await _record_sent(services, row, str(response["ts"]), now, after_send)
         report.sent += 1
+    except NotReady:  # not an attempt: nothing was sent
+        await _finish(services, row.id, state="pending", claimed_at=None, attempts=row.attempts - 1)
+        report.retry_later += 1
     except SlackApiError as exc:
         error = str(exc.response.get("error") or exc.response.status_code)
         if error in PERMANENT_ERRORS:

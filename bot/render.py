@@ -35,6 +35,7 @@ DETAIL_HINT = "Details of one objective: `/okr status O-&lt;n&gt;`"
 class Message:
     text: str
     blocks: list[Block]
+    thread_ts: str | None = None  # set for replies in a thread
 
     def as_kwargs(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks}

@@ -6,9 +6,11 @@ module-level: tests and CLI commands build their own `Services`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
@@ -17,6 +19,7 @@ from bot.checkins import CheckInService
 from bot.clock import utc_now
 from bot.config import Settings
 from bot.directory import Directory, SlackDirectory
+from bot.kpis import KpiService
 from bot.metrics import Metrics
 from bot.okrs import OkrService
 from bot.slack_client import make_client
@@ -59,9 +62,24 @@ class Services:
     directory: Directory
     okrs: OkrService
     checkins: CheckInService
+    kpis: KpiService
     clock: Callable[[], datetime] = utc_now
 
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run follow-up work (posting alerts) after a request returns; kept until done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for spawned work: graceful shutdown and tests."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
+        await self.drain()
         await self.db.dispose()
 
 
@@ -83,5 +101,6 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         directory=directory,
         okrs=OkrService(db, directory),
         checkins=CheckInService(db),
+        kpis=KpiService(db, directory),
         clock=clock,
     )

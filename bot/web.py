@@ -1,4 +1,4 @@
-"""One HTTP server: /slack/events (Bolt), /healthz, /metrics (and /api/v1 later)."""
+"""One HTTP server: /slack/events (Bolt), the KPI API at /api/v1, /healthz, /metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import text
 
+from bot.api import add_routes
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
     app.router.add_get("/slack/oauth_redirect", slack_oauth)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    add_routes(app, services)
     return app
 
 

@@ -233,6 +233,10 @@ class Kpi(Base):
     consecutive: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     min_history: Mapped[int] = mapped_column(Integer, nullable=False, default=30)
     expected_interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    # The streaming detector's state after the newest evaluated measurement, so a
+    # new value is judged without rereading the history (JSON text).
+    detector_state: Mapped[str | None] = mapped_column(Text)
+    last_measurement_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
@@ -274,6 +278,10 @@ class Alert(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_value: Mapped[float | None] = mapped_column(Float)
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+    worst_value: Mapped[float | None] = mapped_column(Float)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
     acknowledged_by: Mapped[str | None] = mapped_column(String(32))

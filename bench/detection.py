@@ -1,0 +1,517 @@
+"""Benchmark KPI anomaly detection on a labelled synthetic corpus.
+
+Builds deterministic KPI streams (hourly and daily cadence) in seven
+categories -- spikes, dips, level shifts, trend changes, seasonal patterns,
+pure noise (no anomalies) and missing data -- with every anomaly's window
+labelled, replays each through `bot.detection.backtest` (the code path behind
+`okrbot kpi backtest`) and prints, per category and overall:
+
+* precision = detected windows / (detected windows + false alarms), where a
+  false alarm is an alert opening outside every window (extra alerts inside a
+  window that is already detected are neither rewarded nor punished, as in NAB);
+* recall = detected windows / windows;
+* median detection delay, in points and in time, from the anomaly's onset to
+  the first alert inside its window;
+* a NAB-style score (standard profile: an alert at relative position y in a
+  window earns 2/(1+e^{5y})-1 scaled so the window's left edge scores 1, only
+  the first per window counts; a false alarm costs 0.11 x the same sigmoid of
+  its distance past the previous window (0.11 when far or before any window);
+  a missed window costs 1), normalised so a perfect detector scores 100 and
+  one that never alerts scores 0;
+* throughput of `backtest` in points per second on one core, plus the whole
+  CLI (`.venv/bin/okrbot kpi backtest`) timed once end to end on the largest
+  stream.
+
+A window starts at the anomaly's onset and runs to its last anomalous point
+plus 10% of the stream / anomalies in it (NAB's window size). All points are scored (no
+probationary period): anomalies are placed after the first quarter of each
+stream, so alerts before that are false alarms. Run: `.venv/bin/python
+bench/detection.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.detection import (  # noqa: E402
+    DetectorConfig,
+    backtest,
+    format_backtest_csv,
+    parse_history_csv,
+)
+
+HOUR = 3600.0
+DAY = 86400.0
+START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
+STREAMS_PER_CATEGORY = 12  # half hourly, half daily
+HOURLY_POINTS = 24 * 60
+DAILY_POINTS = 540
+BASE_SEED = 20261125
+LONG_POINTS = 100_000  # the throughput stream
+
+
+@dataclass
+class Window:
+    kind: str
+    onset: int  # index into the stream's points
+    end: int  # inclusive
+    onset_time: datetime
+
+
+@dataclass
+class Stream:
+    name: str
+    category: str
+    cadence: float
+    times: list[datetime]
+    values: list[float]
+    windows: list[Window] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ generator
+
+
+@dataclass
+class Base:
+    """The normal behaviour of one synthetic KPI, point by point."""
+
+    n: int
+    cadence: float
+    rng: random.Random
+    level: float
+    sigma: float
+    slope: float
+    season: list[float]  # per phase, or empty
+    noise: str
+
+    def phase(self, i: int) -> int:
+        if not self.season:
+            return 0
+        return i % len(self.season)
+
+    def expected(self, i: int) -> float:
+        s = self.season[self.phase(i)] if self.season else 0.0
+        return self.level + self.slope * i + s
+
+    def noisy(self, mean: float) -> float:
+        rng = self.rng
+        if self.noise == "poisson":
+            return float(_poisson(rng, max(mean, 0.0)))
+        if self.noise == "lognormal":
+            return mean * math.exp(rng.gauss(0.0, self.sigma / self.level))
+        if self.noise == "student":
+            # Student t with 8 degrees of freedom: heavier tails than Gaussian.
+            g = rng.gauss(0.0, 1.0)
+            chi = sum(rng.gauss(0.0, 1.0) ** 2 for _ in range(8))
+            return mean + self.sigma * g / math.sqrt(chi / 8.0) * math.sqrt(6.0 / 8.0)
+        return mean + rng.gauss(0.0, self.sigma)
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam > 60:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _make_base(
+    rng: random.Random, hourly: bool, seasonal: bool | None, noise: str | None, n: int = 0
+) -> Base:
+    n = n or (HOURLY_POINTS if hourly else DAILY_POINTS)
+    cadence = HOUR if hourly else DAY
+    noise = noise or rng.choice(["gauss", "gauss", "poisson", "lognormal"])
+    if noise == "poisson":
+        level = rng.uniform(20, 200)
+        sigma = math.sqrt(level)
+    else:
+        level = rng.uniform(50, 5000)
+        sigma = level * rng.uniform(0.02, 0.08)
+    slope = rng.choice([0.0, rng.uniform(-1, 1) * sigma * (5.0 / n)])  # drifts <= 5 sigma
+    if seasonal is None:
+        seasonal = rng.random() < 0.5
+    season: list[float] = []
+    if seasonal:
+        amplitude = rng.uniform(3, 8) * sigma
+        if hourly:  # a business-day shape: a main daily wave plus a second harmonic
+            shift = rng.uniform(0, 2 * math.pi)
+            season = [
+                amplitude * (0.7 * math.sin(2 * math.pi * h / 24 + shift))
+                + amplitude * 0.3 * math.sin(4 * math.pi * h / 24 + shift)
+                for h in range(24)
+            ]
+        else:  # weekends lower
+            season = [amplitude * 0.4] * 5 + [-amplitude] * 2
+        if noise == "poisson":
+            level = max(level, 2 * amplitude + 10)
+    return Base(n, cadence, rng, level, sigma, slope, season, noise)
+
+
+Anomaly = Callable[[Base, list[float], int], tuple[int, str]]
+
+
+def _spike(base: Base, mean: list[float], at: int) -> tuple[int, str]:
+    mean[at] += base.rng.uniform(7, 14) * base.sigma * base.rng.choice([1, 1, -1])
+    return 1, "spike"
+
+
+def _dip(base: Base, mean: list[float], at: int) -> tuple[int, str]:
+    duration = base.rng.randint(2, 8 if base.cadence == HOUR else 3)
+    outage = base.rng.random() < 0.4
+    depth = -_direction(base, -base.rng.uniform(7, 14) * base.sigma)
+    for i in range(at, min(at + duration, base.n)):
+        mean[i] = mean[i] * base.rng.uniform(0.0, 0.1) if outage else mean[i] - depth
+    return duration, "dip"
+
+
+def _direction(base: Base, delta: float) -> float:
+    """Keep the KPI positive: a drop may take at most 60% of the lowest normal value."""
+    floor = base.level - (max(abs(s) for s in base.season) if base.season else 0.0)
+    return abs(delta) if delta < 0 and -delta > 0.6 * floor else delta
+
+
+def _level_shift(base: Base, mean: list[float], at: int) -> tuple[int, str]:
+    delta = base.rng.uniform(5, 10) * base.sigma * base.rng.choice([1, -1])
+    delta = _direction(base, delta)
+    for i in range(at, base.n):
+        mean[i] += delta
+    return 1, "level shift"
+
+
+def _trend_change(base: Base, mean: list[float], at: int) -> tuple[int, str]:
+    # A new slope (0.3 to 1.5 sigma per point) for a while, then a plateau at the new level.
+    hourly = base.cadence == HOUR
+    length = base.rng.randint(12, 48) if hourly else base.rng.randint(6, 20)
+    total = base.rng.uniform(0.3, 1.5) * length * base.sigma * base.rng.choice([1, -1])
+    total = _direction(base, total)
+    for i in range(at, base.n):
+        mean[i] += total * min(1.0, (i - at + 1) / length)
+    return length, "trend change"
+
+
+def _pattern_break(base: Base, mean: list[float], at: int) -> tuple[int, str]:
+    """The seasonal pattern fails: a day (or weekend) looks like the average instead."""
+    if not base.season:
+        return _spike(base, mean, at)
+    period = len(base.season)
+    # Start where the season is far from its mean, so the break is visible at once.
+    best = max(range(at, at + period), key=lambda i: abs(base.season[i % period]))
+    length = period // 3 if base.cadence == HOUR else 2
+    for i in range(best, min(best + length, base.n)):
+        mean[i] -= base.season[i % period]
+    return length, "pattern break"
+
+
+def _build(
+    name: str,
+    category: str,
+    seed: int,
+    hourly: bool,
+    kinds: list[Anomaly],
+    seasonal: bool | None = None,
+    noise: str | None = None,
+    missing: bool = False,
+    n: int = 0,
+) -> Stream:
+    rng = random.Random(seed)
+    base = _make_base(rng, hourly, seasonal, noise, n)
+    n = base.n
+    mean = [base.expected(i) for i in range(n)]
+    labels: list[tuple[int, int, str]] = []
+    if kinds:
+        # Onsets after the first quarter, at least 15% of the stream apart.
+        span = (int(n * 0.25), int(n * 0.92))
+        slots = len(kinds)
+        width = (span[1] - span[0]) // slots
+        for k, kind in enumerate(kinds):
+            lo = span[0] + k * width
+            at = rng.randint(lo, lo + max(1, width // 3))
+            duration, label = kind(base, mean, at)
+            labels.append((at, duration, label))
+    values = [base.noisy(m) for m in mean]
+    keep = [True] * n
+    if missing:
+        for i in range(n):
+            if rng.random() < rng.choice([0.05, 0.15]):
+                keep[i] = False
+        for _ in range(rng.randint(1, 3)):
+            gap_len = rng.randint(12, 72) if hourly else rng.randint(3, 10)
+            start = rng.randint(int(n * 0.1), n - gap_len - 1)
+            for i in range(start, start + gap_len):
+                keep[i] = False
+        for at, duration, _ in labels:  # anomalies themselves are observed
+            for i in range(at, min(at + max(duration, 1), n)):
+                keep[i] = True
+    times_all = [START + timedelta(seconds=base.cadence * i) for i in range(n)]
+    index = {}  # original position -> position among kept points
+    times: list[datetime] = []
+    kept_values: list[float] = []
+    for i in range(n):
+        if keep[i]:
+            index[i] = len(times)
+            times.append(times_all[i])
+            kept_values.append(round(values[i], 4))
+    stream = Stream(name, category, base.cadence, times, kept_values)
+    if labels:
+        default = math.ceil(0.1 * len(times) / len(labels))
+        for at, duration, label in labels:
+            onset = index[at]
+            end = min(index.get(at + duration - 1, onset) + default - 1, len(times) - 1)
+            stream.windows.append(Window(label, onset, end, times[onset]))
+    return stream
+
+
+def corpus() -> list[Stream]:
+    streams: list[Stream] = []
+    seed = BASE_SEED
+    recipes: dict[str, Callable[[int, bool, random.Random], Stream]] = {
+        "spikes": lambda s, h, r: _build(f"spikes-{s}", "spikes", s, h, [_spike, _spike]),
+        "dips": lambda s, h, r: _build(f"dips-{s}", "dips", s, h, [_dip, _dip]),
+        "level shifts": lambda s, h, r: _build(
+            f"shift-{s}", "level shifts", s, h, [_level_shift, _level_shift]
+        ),
+        "trend changes": lambda s, h, r: _build(
+            f"trend-{s}", "trend changes", s, h, [_trend_change, _trend_change]
+        ),
+        "seasonal": lambda s, h, r: _build(
+            f"seasonal-{s}",
+            "seasonal",
+            s,
+            h,
+            [r.choice([_pattern_break, _spike, _dip]), _pattern_break],
+            seasonal=True,
+        ),
+        "noise": lambda s, h, r: _build(
+            f"noise-{s}",
+            "noise",
+            s,
+            h,
+            [],
+            noise=["gauss", "poisson", "lognormal", "student", "gauss", "poisson"][s % 6],
+        ),
+        "missing data": lambda s, h, r: _build(
+            f"missing-{s}",
+            "missing data",
+            s,
+            h,
+            [r.choice([_spike, _dip, _level_shift]), r.choice([_spike, _dip, _level_shift])],
+            missing=True,
+        ),
+    }
+    for recipe in recipes.values():
+        for k in range(STREAMS_PER_CATEGORY):
+            seed += 1
+            streams.append(recipe(seed, k % 2 == 0, random.Random(seed * 7919)))
+    return streams
+
+
+# -------------------------------------------------------------------- scoring
+
+
+def _scaled_sigmoid(position: float) -> float:
+    if position >= 3.0:
+        return -1.0
+    return 2.0 / (1.0 + math.exp(5.0 * position)) - 1.0
+
+
+MAX_TP = _scaled_sigmoid(-1.0)
+
+
+@dataclass
+class Result:
+    windows: int = 0
+    detected: int = 0
+    false_alarms: int = 0
+    alerts: int = 0
+    delays_points: list[int] = field(default_factory=list)
+    delays_seconds: list[float] = field(default_factory=list)
+    nab_raw: float = 0.0
+
+    def add(self, other: Result) -> None:
+        self.windows += other.windows
+        self.detected += other.detected
+        self.false_alarms += other.false_alarms
+        self.alerts += other.alerts
+        self.delays_points += other.delays_points
+        self.delays_seconds += other.delays_seconds
+        self.nab_raw += other.nab_raw
+
+
+def score_stream(stream: Stream, alerts: list[int]) -> Result:
+    result = Result(windows=len(stream.windows), alerts=len(alerts))
+    windows = sorted(stream.windows, key=lambda w: w.onset)
+    first: dict[int, int] = {}
+    for index in alerts:
+        inside = next((k for k, w in enumerate(windows) if w.onset <= index <= w.end), None)
+        if inside is not None:
+            first.setdefault(inside, index)
+            continue
+        result.false_alarms += 1
+        previous = [w for w in windows if w.end < index]
+        if previous:
+            w = previous[-1]
+            width = w.end - w.onset + 1
+            position = abs(w.end - index) / max(width - 1, 1)
+        else:
+            position = 3.0
+        result.nab_raw += 0.11 * _scaled_sigmoid(position)
+    for k, w in enumerate(windows):
+        if k not in first:
+            result.nab_raw -= 1.0
+            continue
+        index = first[k]
+        result.detected += 1
+        width = w.end - w.onset + 1
+        position = -(w.end - index + 1) / width
+        result.nab_raw += _scaled_sigmoid(position) / MAX_TP
+        result.delays_points.append(index - w.onset)
+        result.delays_seconds.append((stream.times[index] - w.onset_time).total_seconds())
+    return result
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def _ratio(numerator: float, denominator: float, digits: int = 2) -> str:
+    return f"{numerator / denominator:.{digits}f}" if denominator else "-"
+
+
+def _row(name: str, streams: int, points: int, r: Result) -> str:
+    tp = r.detected
+    delay_p = statistics.median(r.delays_points) if r.delays_points else None
+    delay_s = statistics.median(r.delays_seconds) if r.delays_seconds else None
+    # NAB normalisation: 100 * (raw - null) / (perfect - null), null = -windows, perfect = windows.
+    nab = _ratio(100.0 * (r.nab_raw + r.windows), 2 * r.windows, 1)
+    return (
+        f"{name:<14} {streams:>3} {points:>7} {r.windows:>4} {r.alerts:>5} {tp:>4} "
+        f"{r.false_alarms:>4} {_ratio(tp, tp + r.false_alarms):>6} {_ratio(tp, r.windows):>6} "
+        f"{'-' if delay_p is None else f'{delay_p:g}':>6} {_fmt_duration(delay_s):>8} "
+        f"{nab:>6}"
+    )
+
+
+def main() -> None:
+    started = time.perf_counter()
+    streams = corpus()
+    built = time.perf_counter() - started
+    config = DetectorConfig()
+    total_points = sum(len(s.values) for s in streams)
+    print(
+        f"corpus: {len(streams)} streams, {total_points} points, "
+        f"{sum(len(s.windows) for s in streams)} labelled windows (built in {built:.1f} s)"
+    )
+
+    by_category: dict[str, tuple[int, int, Result]] = {}
+    by_cadence: dict[str, tuple[int, int, Result]] = {}
+    overall = Result()
+    elapsed = 0.0
+    for stream in streams:
+        rows = list(zip(stream.times, stream.values, strict=True))
+        t0 = time.perf_counter()
+        outputs = list(backtest(rows, config))
+        elapsed += time.perf_counter() - t0
+        alerts = [i for i, row in enumerate(outputs) if row[3]]
+        result = score_stream(stream, alerts)
+        count, points, acc = by_category.get(stream.category, (0, 0, Result()))
+        acc.add(result)
+        by_category[stream.category] = (count + 1, points + len(rows), acc)
+        cadence = "hourly" if stream.cadence == HOUR else "daily"
+        count, points, acc = by_cadence.get(cadence, (0, 0, Result()))
+        acc.add(result)
+        by_cadence[cadence] = (count + 1, points + len(rows), acc)
+        overall.add(result)
+
+    header = (
+        f"{'category':<14} {'n':>3} {'points':>7} {'win':>4} {'alert':>5} {'TP':>4} "
+        f"{'FP':>4} {'prec':>6} {'recall':>6} {'delay':>6} {'delay_t':>8} {'NAB':>6}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for category, (count, points, acc) in by_category.items():
+        print(_row(category, count, points, acc))
+    print("-" * len(header))
+    for cadence, (count, points, acc) in by_cadence.items():
+        print(_row(f"all {cadence}", count, points, acc))
+    print(_row("overall", len(streams), total_points, overall))
+    print()
+    print("win = labelled anomaly windows, TP = windows with an alert, FP = alerts outside windows")
+    print("prec = TP / (TP + FP); recall = TP / win")
+    print("delay = median points from onset to the first alert in a window; delay_t = that in time")
+    print("NAB = standard profile (TP up to 1, FP -0.11, miss -1), perfect 100, null 0")
+    print()
+
+    # Throughput: the detector alone, then parse + detect + format as the CLI does, on a
+    # long hourly stream (about 11 years) with a daily pattern, anomalies and gaps.
+    print(f"backtest throughput: {total_points / elapsed:,.0f} points/s (detector only, one core)")
+    big = _build(
+        "long",
+        "throughput",
+        BASE_SEED,
+        True,
+        [_spike, _dip, _level_shift, _trend_change],
+        seasonal=True,
+        missing=True,
+        n=LONG_POINTS,
+    )
+    text = "timestamp,value\n" + "".join(
+        f"{t.strftime('%Y-%m-%d %H:%M:%S')},{v!r}\n"
+        for t, v in zip(big.times, big.values, strict=True)
+    )
+    n_big = len(big.values)
+    t0 = time.perf_counter()
+    parsed = parse_history_csv(text)
+    t1 = time.perf_counter()
+    outputs = list(backtest(parsed, config))
+    t2 = time.perf_counter()
+    out = format_backtest_csv(outputs)
+    t3 = time.perf_counter()
+    print(
+        f"long stream, {n_big:,} points: parse {n_big / (t1 - t0):,.0f}/s, "
+        f"backtest {n_big / (t2 - t1):,.0f}/s, format {n_big / (t3 - t2):,.0f}/s, "
+        f"all three {n_big / (t3 - t0):,.0f} points/s"
+    )
+    cli = ROOT / ".venv" / "bin" / "okrbot"
+    if not cli.exists():
+        print("CLI end to end: skipped (.venv/bin/okrbot not installed)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "long.csv"
+        path.write_text(text, encoding="utf-8")
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [str(cli), "kpi", "backtest", str(path)], capture_output=True, text=True, check=False
+        )
+        wall = time.perf_counter() - t0
+    print(
+        f"CLI end to end (okrbot kpi backtest, largest file): {wall:.2f} s for {n_big:,} points "
+        f"= {n_big / wall:,.0f} points/s incl. start-up; exit {proc.returncode}; "
+        f"stdout identical to backtest(): {proc.stdout == out}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,915 @@
+"""KPI anomaly detection: pure, streaming, no I/O and no clock reads.
+
+A `Detector` judges one KPI's measurements one at a time. Its whole state is a
+small JSON-safe dict (`Detector.state()`), so the live service can persist it
+per KPI and evaluate each new measurement in O(window) without rereading the
+history; `backtest()` replays a history through exactly the same code.
+
+The normal range
+----------------
+* Static bounds (`min_value` and/or `max_value`): a value outside them is
+  abnormal. Nothing is learned and no history is needed. Inside, the score is
+  0; outside it is `0.5 + 0.5 x d / (d + w)`, d the distance to the bound and
+  w the width of the range (or the bound's magnitude when one-sided).
+* Otherwise it is learned from the KPI's own history:
+
+  - a robust Holt-Winters forecaster (damped trend, error-correction form)
+    predicts each value from the level, the trend and, when the history shows
+    one, a seasonal profile. Residuals are clipped at `huber` robust standard
+    deviations before they update the model (Huber's psi), and values judged
+    abnormal do not update it at all, so the outliers the detector is meant to
+    catch do not poison the baseline;
+  - the scale is 1.4826 x the median absolute forecast error over the last
+    `scale_window` measurements (a MAD, resistant to outliers), widened after a
+    gap in the data;
+  - the normal range is `forecast +- threshold x scale`, and
+    `score = z^2 / (z^2 + threshold^2)` with `z = |value - forecast| / scale`,
+    so a score above 0.5 is exactly "outside the normal range";
+  - drift: a two-sided CUSUM of the standardised errors (each capped at
+    `resolve_threshold`, so one spike cannot trip it, and widened when the
+    errors are positively autocorrelated) flags persistent deviations that no
+    single value reveals -- a slow ramp, a missing daily peak. Above
+    `drift_threshold` the value is abnormal even inside the range, and the
+    score is the larger of the two (`c^2 / (c^2 + drift_threshold^2)`);
+  - seasonality: the sampling interval (cadence) is the median of recent
+    intervals; sub-daily cadences are tested for a daily period and cadences of
+    about a day for a weekly one (4 to 168 phases, the phase taken from the
+    timestamp, so gaps do not shift it). Every period the buffered history (4
+    to 8 periods) is detrended with seasonal differences, and the seasonal
+    profile (per-phase medians) is used only while it predicts held-out points
+    clearly better than a flat line (leave-one-out mean absolute error, top
+    10% trimmed, below 0.7 x the flat model's to switch on, 0.85 to stay on);
+  - level shifts and trend changes: when `adapt_after` consecutive values sit
+    on the same side beyond `resolve_threshold` (or drifting), the level and
+    trend are re-estimated from those values (Theil-Sen), so the new level
+    becomes normal and the alert resolves instead of firing forever;
+  - no alerts while fewer than `min_history` measurements (at least 3) have
+    been seen: `learning` is true and the score is 0.
+
+Values beyond +-1e100 are treated as +-1e100 (off the scale either way).
+
+Alert lifecycle
+---------------
+An alert opens when `consecutive` measurements in a row are abnormal. It
+resolves when `resolve_after` measurements in a row are back inside the inner
+(hysteresis) range: `z < resolve_threshold` for a learned range, or inside the
+static bounds shrunk by `static_hysteresis` x their width, so a value wobbling
+on a boundary does not flap. For `cooldown` measurements after a resolution an
+alert re-opens only on a clearly stronger signal (score >= 0.8), so one
+episode raises one alert.
+
+State
+-----
+`state()` belongs to the config it was built with: when a KPI's rules change,
+rebuild it by replaying recent history. It holds about 128 recent errors and,
+for seasonal cadences, up to 192 recent measurements (a few kB of JSON).
+
+Timestamps
+----------
+Naive datetimes are UTC. A measurement whose timestamp is not later than the
+latest one seen (out of order, or a duplicate) is scored against the current
+model but changes nothing: it is not learned from and neither opens nor
+resolves an alert. A service that stores a corrected value for an old
+timestamp and wants it to count should rebuild the state by replaying history.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "DetectorConfig",
+    "Detector",
+    "Evaluation",
+    "backtest",
+    "parse_history_csv",
+    "format_backtest_csv",
+]
+
+STATE_VERSION = 1
+DAY = 86_400.0
+WEEK = 7 * DAY
+MIN_PHASES = 4
+MAX_PHASES = 168
+SEASON_PERIODS_KEPT = 4
+SEASON_POINTS_WANTED = 192  # short periods keep more of them (up to 8) for steadier profiles
+CADENCE_SAMPLES = 9
+MIN_LEARNING = 3
+MIN_SCALE_SAMPLES = 8
+COOLDOWN_SCORE = 0.8
+AUTOCORR_RATE = 0.02
+MAX_AUTOCORR = 0.8
+VALUE_LIMIT = 1e100  # keeps every intermediate (squares included) finite
+_MAD_TO_SIGMA = 1.4826
+_MEAN_ABS_TO_SIGMA = 1.2533  # sqrt(pi / 2)
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """How one KPI is judged. The defaults are the product's; tune per KPI sparingly."""
+
+    min_value: float | None = None
+    max_value: float | None = None
+    min_history: int = 30
+    consecutive: int = 1
+    threshold: float = 4.5
+    """Robust z-score beyond which a value is abnormal."""
+    resolve_threshold: float = 3.0
+    """An open alert counts a value towards resolution only below this z-score."""
+    resolve_after: int = 2
+    """Consecutive in-range values needed to resolve an open alert."""
+    cooldown: int = 5
+    """Measurements after a resolution during which only a strong signal re-opens."""
+    adapt_after: int = 12
+    """Consecutive same-side deviations after which the level is re-estimated."""
+    scale_window: int = 128
+    """Forecast errors kept for the robust scale (MAD)."""
+    level_smoothing: float = 0.07
+    trend_smoothing: float = 0.003
+    trend_damping: float = 0.98
+    huber: float = 2.0
+    """Residuals are clipped at this many scales before updating the model."""
+    drift_allowance: float = 1.0
+    """CUSUM reference: standardised error per measurement tolerated as noise."""
+    drift_threshold: float = 6.0
+    """CUSUM decision interval: accumulated excess error that counts as abnormal."""
+    seasonality: bool = True
+    static_hysteresis: float = 0.02
+    """Fraction of the static range an alert must come back inside to resolve."""
+
+    def __post_init__(self) -> None:
+        for name in ("min_value", "max_value"):
+            bound = getattr(self, name)
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError(f"{name} must be a finite number")
+        if (
+            self.min_value is not None
+            and self.max_value is not None
+            and self.min_value > self.max_value
+        ):
+            raise ValueError("min must not be above max")
+        for name in ("min_history", "consecutive", "resolve_after", "adapt_after"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.cooldown < 0:
+            raise ValueError("cooldown must not be negative")
+        if self.scale_window < MIN_SCALE_SAMPLES:
+            raise ValueError(f"scale_window must be at least {MIN_SCALE_SAMPLES}")
+        if not 0 < self.resolve_threshold <= self.threshold:
+            raise ValueError("resolve_threshold must be in (0, threshold]")
+        if not (0 < self.level_smoothing <= 1 and 0 <= self.trend_smoothing <= 1):
+            raise ValueError("smoothing factors must be in (0, 1]")
+        if not 0 < self.trend_damping <= 1:
+            raise ValueError("trend_damping must be in (0, 1]")
+        if self.drift_allowance < 0 or self.drift_threshold <= 0:
+            raise ValueError("drift_allowance must not be negative, drift_threshold positive")
+        if self.huber <= 0 or self.static_hysteresis < 0:
+            raise ValueError("huber must be positive and static_hysteresis not negative")
+
+    @property
+    def static(self) -> bool:
+        """True when the normal range is given by bounds rather than learned."""
+        return self.min_value is not None or self.max_value is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The verdict on one measurement."""
+
+    score: float
+    """How abnormal the value looks, in [0, 1]; above 0.5 means outside the range."""
+    abnormal: bool
+    """Outside the normal range, or (learned ranges) drifting persistently."""
+    low: float | None
+    """The normal range used for this value (None when unknown or unbounded)."""
+    high: float | None
+    opened: bool
+    """An alert opens exactly at this measurement."""
+    resolved: bool
+    """An open alert resolves exactly at this measurement."""
+    alert_open: bool
+    """Whether an alert is open after this measurement."""
+    learning: bool
+    """Not enough history yet to judge (never alerts)."""
+
+
+_Step = tuple[float, bool, float | None, float | None, bool, bool, bool, bool]
+
+
+def _epoch(at: datetime) -> float:
+    if at.tzinfo is None:
+        return (at - _EPOCH).total_seconds()
+    return at.timestamp()
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = n // 2
+    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def _median_sorted(ordered: Sequence[float]) -> float:
+    n = len(ordered)
+    mid = n // 2
+    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def _trimmed_mean(values: Sequence[float], trim: float = 0.1) -> float:
+    """Mean without the largest `trim` share: robust to a few outliers, yet (unlike
+    a median) it still sees a pattern that covers a minority of the phases."""
+    ordered = sorted(values)
+    keep = len(ordered) - int(len(ordered) * trim)
+    return math.fsum(ordered[:keep]) / keep if keep else 0.0
+
+
+def _season_phases(cadence: float) -> tuple[float, int] | None:
+    """(period in seconds, phases per period) worth testing for this cadence, if any."""
+    if cadence <= 0:
+        return None
+    for period in (DAY, WEEK):
+        phases = round(period / cadence)
+        if phases >= MIN_PHASES:
+            return (period, phases) if phases <= MAX_PHASES else None
+    return None
+
+
+def _theil_sen(xs: Sequence[float], ys: Sequence[float]) -> float:
+    slopes = [
+        (ys[j] - ys[i]) / (xs[j] - xs[i])
+        for i in range(len(xs))
+        for j in range(i + 1, len(xs))
+        if xs[j] != xs[i]
+    ]
+    return _median(slopes) if slopes else 0.0
+
+
+class Detector:
+    """Streaming detector for one KPI; `update()` each measurement in time order."""
+
+    def __init__(self, config: DetectorConfig, state: dict[str, Any] | None = None) -> None:
+        self.config = config
+        c = config
+        self._static = c.static
+        self._k = c.threshold
+        self._k2 = c.threshold * c.threshold
+        self._kres = c.resolve_threshold
+        self._alpha = c.level_smoothing
+        self._beta = c.trend_smoothing
+        self._phi = c.trend_damping
+        self._huber = c.huber
+        self._min_n = max(c.min_history, MIN_LEARNING)
+        self._drift_k = c.drift_allowance
+        self._drift_h = c.drift_threshold
+        self._drift_cap = 2.0 * c.drift_threshold
+        if self._static:
+            lo, hi = c.min_value, c.max_value
+            given = [abs(b) for b in (lo, hi) if b is not None]
+            width = hi - lo if lo is not None and hi is not None else 0.0
+            self._width = max(width, *given, 1e-9)
+            margin = c.static_hysteresis * self._width
+            if lo is not None and hi is not None:
+                margin = min(margin, (hi - lo) / 4.0)
+            self._inner_lo = -math.inf if lo is None else lo + margin
+            self._inner_hi = math.inf if hi is None else hi - margin
+        # Lifecycle
+        self._open = False
+        self._streak = 0  # consecutive abnormal values while closed
+        self._ok = 0  # consecutive in-range values while open
+        self._cool = 0  # measurements left in the cool-down
+        # Model
+        self._n = 0
+        self._t_last = 0.0
+        self._deltas: deque[float] = deque(maxlen=CADENCE_SAMPLES)
+        self._cadence = 0.0
+        self._level = 0.0
+        self._trend = 0.0
+        self._resid: deque[float] = deque()
+        self._sorted: list[float] = []
+        self._resid_sum = 0.0
+        self._run_t: list[float] = []
+        self._run_y: list[float] = []
+        self._run_side = 0
+        self._cus_up = 0.0
+        self._cus_down = 0.0
+        self._u_prev = 0.0
+        self._ac0 = 0.0
+        self._ac1 = 0.0
+        self._period = 0.0
+        self._phases = 0
+        self._bin = 0.0
+        self._season: list[float] | None = None
+        self._buf_t: deque[float] = deque()
+        self._buf_y: deque[float] = deque()
+        self._since_check = 0
+        if state is not None:
+            self._load(state)
+
+    # ------------------------------------------------------------------ state
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to carry on later: JSON-safe, O(window) in size."""
+        return {
+            "v": STATE_VERSION,
+            "open": self._open,
+            "streak": self._streak,
+            "ok": self._ok,
+            "cool": self._cool,
+            "n": self._n,
+            "t_last": self._t_last,
+            "deltas": list(self._deltas),
+            "level": self._level,
+            "trend": self._trend,
+            "resid": list(self._resid),
+            "resid_sum": self._resid_sum,
+            "run_t": list(self._run_t),
+            "run_y": list(self._run_y),
+            "run_side": self._run_side,
+            "cusum": [self._cus_up, self._cus_down, self._u_prev, self._ac0, self._ac1],
+            "period": self._period,
+            "phases": self._phases,
+            "season": None if self._season is None else list(self._season),
+            "buf_t": list(self._buf_t),
+            "buf_y": list(self._buf_y),
+            "since_check": self._since_check,
+        }
+
+    def _load(self, state: dict[str, Any]) -> None:
+        if state.get("v") != STATE_VERSION:
+            raise ValueError(f"unsupported detector state version {state.get('v')!r}")
+        try:
+            self._open = bool(state["open"])
+            self._streak = int(state["streak"])
+            self._ok = int(state["ok"])
+            self._cool = int(state["cool"])
+            self._n = int(state["n"])
+            self._t_last = float(state["t_last"])
+            self._deltas.extend(float(d) for d in state["deltas"])
+            self._cadence = _median(self._deltas) if self._deltas else 0.0
+            self._level = float(state["level"])
+            self._trend = float(state["trend"])
+            window = self.config.scale_window
+            resid = [float(r) for r in state["resid"]][-window:]
+            self._resid = deque(resid)
+            self._sorted = sorted(resid)
+            self._resid_sum = float(state["resid_sum"])
+            if len(resid) != len(state["resid"]):
+                self._resid_sum = math.fsum(resid)
+            self._run_t = [float(x) for x in state["run_t"]]
+            self._run_y = [float(x) for x in state["run_y"]]
+            self._run_side = int(state["run_side"])
+            cusum = [float(c) for c in state["cusum"]]
+            self._cus_up, self._cus_down, self._u_prev, self._ac0, self._ac1 = cusum
+            self._period = float(state["period"])
+            self._phases = int(state["phases"])
+            self._bin = self._period / self._phases if self._phases else 0.0
+            season = state["season"]
+            self._season = None if season is None else [float(s) for s in season]
+            self._buf_t = deque(float(x) for x in state["buf_t"])
+            self._buf_y = deque(float(x) for x in state["buf_y"])
+            self._since_check = int(state["since_check"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"corrupt detector state: {exc}") from None
+        if self._season is not None and len(self._season) != self._phases:
+            raise ValueError("corrupt detector state: season length")
+
+    # --------------------------------------------------------------- evaluate
+
+    @property
+    def learning(self) -> bool:
+        """True while a learned range has too little history to judge (never for bounds)."""
+        return not self._static and self._n < self._min_n
+
+    @property
+    def alert_open(self) -> bool:
+        return self._open
+
+    def normal_range(self, at: datetime | None = None) -> tuple[float | None, float | None] | None:
+        """The normal range for a measurement at `at` (default: the next expected one).
+
+        Static bounds are returned as given (None for an open side); a learned range
+        is None while learning. Nothing is changed.
+        """
+        c = self.config
+        if self._static:
+            return (c.min_value, c.max_value)
+        if self.learning or len(self._sorted) < MIN_LEARNING - 1:
+            return None
+        cadence = self._cadence or 1.0
+        t = self._t_last + cadence if at is None else _epoch(at)
+        steps = max(0.0, (t - self._t_last) / cadence)
+        phi = self._phi
+        if phi == 1.0:
+            tsum = self._trend * steps
+        else:
+            tsum = self._trend * phi * (1.0 - phi**steps) / (1.0 - phi)
+        forecast = self._level + tsum
+        if self._season is not None:
+            forecast += self._season[self._phase(t)]
+        scale = self._scale()
+        if steps > 1.5:
+            scale *= math.sqrt(1.0 + (steps - 1.0) * self._alpha * self._alpha)
+        band = self._k * scale
+        return (forecast - band, forecast + band)
+
+    def update(self, at: datetime, value: float) -> Evaluation:
+        """Judge one measurement, learn from it, and advance the alert lifecycle."""
+        return Evaluation(*self._step(_epoch(at), float(value)))
+
+    def _step(self, t: float, x: float) -> _Step:
+        if not -VALUE_LIMIT <= x <= VALUE_LIMIT:
+            if not math.isfinite(x):
+                raise ValueError(f"measurement {x!r} is not a finite number")
+            x = math.copysign(VALUE_LIMIT, x)
+        if self._static:
+            return self._static_step(t, x)
+        if self._n and t <= self._t_last:
+            return self._peek(t, x)
+        return self._learned_step(t, x)
+
+    def _static_step(self, t: float, x: float) -> _Step:
+        c = self.config
+        lo, hi = c.min_value, c.max_value
+        if lo is not None and x < lo:
+            d = lo - x
+        elif hi is not None and x > hi:
+            d = x - hi
+        else:
+            d = 0.0
+        score = 0.0 if d <= 0.0 else 0.5 + 0.5 * d / (d + self._width)
+        if self._n and t <= self._t_last:
+            return (score, d > 0.0, lo, hi, False, False, self._open, False)
+        self._n += 1
+        self._t_last = t
+        inner = self._inner_lo <= x <= self._inner_hi
+        opened, resolved = self._lifecycle(d > 0.0, score, inner)
+        return (score, d > 0.0, lo, hi, opened, resolved, self._open, False)
+
+    def _lifecycle(self, abnormal: bool, score: float, inner: bool) -> tuple[bool, bool]:
+        c = self.config
+        if self._open:
+            self._ok = self._ok + 1 if inner else 0
+            if self._ok >= c.resolve_after:
+                self._open = False
+                self._ok = 0
+                self._streak = 0
+                self._cool = c.cooldown
+                return False, True
+            return False, False
+        if abnormal and (self._cool == 0 or score >= COOLDOWN_SCORE):
+            self._streak += 1
+        else:
+            self._streak = 0
+        if self._cool:
+            self._cool -= 1
+        if self._streak >= c.consecutive:
+            self._open = True
+            self._streak = 0
+            self._ok = 0
+            return True, False
+        return False, False
+
+    def _scale(self) -> float:
+        ordered = self._sorted
+        n = len(ordered)
+        mid = n // 2
+        mad = ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) * 0.5
+        scale = _MAD_TO_SIGMA * mad
+        floor = 0.5 * _MEAN_ABS_TO_SIGMA * self._resid_sum / n
+        if floor > scale:
+            scale = floor
+        tiny = 1e-9 * (abs(self._level) + 1e-3)
+        return scale if scale > tiny else tiny
+
+    def _phase(self, t: float) -> int:
+        return int((t % self._period) / self._bin + 0.5) % self._phases
+
+    def _peek(self, t: float, x: float) -> _Step:
+        learning = self._n < self._min_n
+        if learning or len(self._sorted) < MIN_LEARNING - 1:
+            return (0.0, False, None, None, False, False, self._open, learning)
+        forecast = self._level
+        if self._season is not None:
+            forecast += self._season[self._phase(t)]
+        scale = self._scale()
+        z = abs(x - forecast) / scale
+        score = z * z / (z * z + self._k2)
+        band = self._k * scale
+        return (
+            score,
+            z > self._k,
+            forecast - band,
+            forecast + band,
+            False,
+            False,
+            self._open,
+            False,
+        )
+
+    def _learned_step(self, t: float, x: float) -> _Step:
+        n = self._n
+        learning = n < self._min_n
+        if n == 0:
+            self._n = 1
+            self._t_last = t
+            self._level = x
+            self._buffer(t, x)
+            return (0.0, False, None, None, False, False, self._open, learning)
+
+        # Cadence: the median of recent intervals; `steps` is this interval in cadences.
+        dt = t - self._t_last
+        deltas = self._deltas
+        dropped = deltas[0] if len(deltas) == CADENCE_SAMPLES else None
+        deltas.append(dt)
+        if (
+            dt != self._cadence
+            or (dropped is not None and dropped != self._cadence)
+            or len(deltas) <= 3
+        ):
+            self._cadence = _median(deltas)
+            self._check_cadence()
+        steps = dt / self._cadence
+
+        # Forecast from level, damped trend and season.
+        phi = self._phi
+        trend = self._trend
+        if steps == 1.0:
+            decay = phi
+            tsum = trend * phi
+        elif phi == 1.0:
+            decay = 1.0
+            tsum = trend * steps
+        else:
+            decay = phi**steps
+            tsum = trend * phi * (1.0 - decay) / (1.0 - phi)
+        season = self._season
+        seasonal = season[self._phase(t)] if season is not None else 0.0
+        base = self._level + tsum
+        forecast = base + seasonal
+        r = x - forecast
+
+        sorted_resid = self._sorted
+        known = len(sorted_resid) >= MIN_LEARNING - 1
+        z = 0.0
+        scale = 0.0
+        if known:
+            scale = self._scale()
+            if steps > 1.5:  # uncertainty grows over a gap like a local-level random walk
+                scale *= math.sqrt(1.0 + (steps - 1.0) * self._alpha * self._alpha)
+            z = abs(r) / scale
+        judged = known and len(sorted_resid) >= MIN_SCALE_SAMPLES
+        outlier_point = z > self._k
+
+        # Drift: a two-sided CUSUM of standardised errors (each capped, so one spike
+        # cannot trip it) catches persistent deviations no single value reveals.
+        # Errors that are positively autocorrelated (a model slower than the data) make
+        # sums wander more than independent noise would: the CUSUM's unit is widened to
+        # the standard deviation of such sums, sqrt((1 + rho) / (1 - rho)).
+        up = self._cus_up
+        down = self._cus_down
+        if judged and not learning:
+            u = r / scale
+            kres = self._kres
+            if u > kres:
+                u = kres
+            elif u < -kres:
+                u = -kres
+            prev = self._u_prev
+            self._u_prev = u
+            if not outlier_point:
+                self._ac1 += AUTOCORR_RATE * (u * prev - self._ac1)
+                self._ac0 += AUTOCORR_RATE * (u * u - self._ac0)
+            rho = self._ac1 / self._ac0 if self._ac0 > 0.0 else 0.0
+            if rho > 0.0:
+                if rho > MAX_AUTOCORR:
+                    rho = MAX_AUTOCORR
+                u /= math.sqrt((1.0 + rho) / (1.0 - rho))
+            up += u - self._drift_k
+            down -= u + self._drift_k
+            up = 0.0 if up < 0.0 else (self._drift_cap if up > self._drift_cap else up)
+            down = 0.0 if down < 0.0 else (self._drift_cap if down > self._drift_cap else down)
+            self._cus_up = up
+            self._cus_down = down
+        drift_h = self._drift_h
+        drifting = up > drift_h or down > drift_h
+        outlier = judged and (z > self._k or drifting)
+
+        # Learn: robust (clipped) error correction; outliers only advance the trend.
+        if outlier:
+            self._level = base
+            self._trend = trend * decay
+        else:
+            psi = r
+            if known:
+                limit = self._huber * scale
+                if psi > limit:
+                    psi = limit
+                elif psi < -limit:
+                    psi = -limit
+            self._level = base + self._alpha * psi
+            self._trend = trend * decay + self._beta * psi
+        self._push_resid(abs(r) if not known else min(abs(r), 2.0 * self._k * scale))
+
+        # Sustained same-side deviation: re-estimate level and trend (shift adaptation).
+        side = 0
+        if judged:
+            if r > 0.0 and (z > self._kres or up > drift_h):
+                side = 1
+            elif r < 0.0 and (z > self._kres or down > drift_h):
+                side = -1
+        if side:
+            if side != self._run_side:
+                self._run_t.clear()
+                self._run_y.clear()
+                self._run_side = side
+            self._run_t.append(t)
+            self._run_y.append(x - seasonal)
+            if len(self._run_t) >= self.config.adapt_after:
+                self._rebaseline(t, scale)
+        elif self._run_side:
+            self._run_t.clear()
+            self._run_y.clear()
+            self._run_side = 0
+
+        self._n = n + 1
+        self._t_last = t
+        self._buffer(t, x)
+
+        if learning:
+            return (0.0, False, None, None, False, False, self._open, True)
+        score = z * z / (z * z + self._k2)
+        if drifting:
+            d = up if up > down else down
+            drift_score = d * d / (d * d + drift_h * drift_h)
+            if drift_score > score:
+                score = drift_score
+        abnormal = z > self._k or drifting
+        inner = z < self._kres and not drifting
+        opened, resolved = self._lifecycle(abnormal, score, inner)
+        band = self._k * scale
+        return (
+            score,
+            abnormal,
+            forecast - band,
+            forecast + band,
+            opened,
+            resolved,
+            self._open,
+            False,
+        )
+
+    def _push_resid(self, value: float) -> None:
+        resid = self._resid
+        ordered = self._sorted
+        if len(resid) >= self.config.scale_window:
+            old = resid.popleft()
+            del ordered[bisect.bisect_left(ordered, old)]
+            self._resid_sum -= old
+        resid.append(value)
+        bisect.insort(ordered, value)
+        self._resid_sum += value
+        if self._n % 256 == 0:  # keep the running sum from drifting
+            self._resid_sum = math.fsum(resid)
+
+    def _rebaseline(self, t: float, scale: float) -> None:
+        cadence = self._cadence or 1.0
+        xs = [(ti - t) / cadence for ti in self._run_t]
+        ys = self._run_y
+        slope = _theil_sen(xs, ys)
+        m = len(xs)
+        # Keep the old trend unless the run's slope clearly differs from it.
+        stderr = 1.1 * scale * math.sqrt(12.0 / max(m * m * m - m, 1))
+        if abs(slope - self._trend) > 3.0 * stderr:
+            self._trend = slope
+        level = _median([y - self._trend * xi for xi, y in zip(xs, ys, strict=True)])
+        delta = level - self._level
+        self._level = level
+        # Shift the buffered history before the run so the seasonal test sees one level.
+        start = self._run_t[0]
+        if self._buf_t and delta:
+            self._buf_y = deque(
+                y + delta if ti < start else y
+                for ti, y in zip(self._buf_t, self._buf_y, strict=True)
+            )
+        self._run_t.clear()
+        self._run_y.clear()
+        self._run_side = 0
+        self._cus_up = self._cus_down = 0.0
+
+    # ------------------------------------------------------------ seasonality
+
+    def _check_cadence(self) -> None:
+        if not self.config.seasonality:
+            return
+        found = _season_phases(self._cadence) if len(self._deltas) >= 3 else None
+        period, phases = found if found else (0.0, 0)
+        if phases != self._phases or period != self._period:
+            self._period = period
+            self._phases = phases
+            self._bin = period / phases if phases else 0.0
+            if self._season is not None:
+                self._season = None
+            self._since_check = 0
+
+    def _buffer(self, t: float, x: float) -> None:
+        if not self._phases:
+            if self._n <= CADENCE_SAMPLES + 1:  # keep a little until the cadence is known
+                self._buf_t.append(t)
+                self._buf_y.append(x)
+            elif self._buf_t:
+                self._buf_t.clear()
+                self._buf_y.clear()
+            return
+        self._buf_t.append(t)
+        self._buf_y.append(x)
+        keep = self._season_keep()
+        while len(self._buf_t) > keep:
+            self._buf_t.popleft()
+            self._buf_y.popleft()
+        self._since_check += 1
+        if self._since_check >= self._phases and len(self._buf_t) >= 2 * self._phases:
+            self._since_check = 0
+            self._check_season()
+
+    def _season_keep(self) -> int:
+        phases = self._phases
+        return max(
+            SEASON_PERIODS_KEPT * phases,
+            min(2 * SEASON_PERIODS_KEPT * phases, SEASON_POINTS_WANTED),
+        )
+
+    def _check_season(self) -> None:
+        phases = self._phases
+        ts = list(self._buf_t)
+        ys = list(self._buf_y)
+        ph = [self._phase(t) for t in ts]
+        # Trend from same-phase pairs one or more periods apart (seasonality cancels).
+        last: dict[int, tuple[float, float]] = {}
+        slopes: list[float] = []
+        for t, y, p in zip(ts, ys, ph, strict=True):
+            prev = last.get(p)
+            if prev is not None and t > prev[0]:
+                slopes.append((y - prev[1]) / (t - prev[0]))
+            last[p] = (t, y)
+        if len(slopes) < phases:
+            return
+        slope = _median(slopes)
+        t_end = ts[-1]
+        v = [y - slope * (t - t_end) for t, y in zip(ts, ys, strict=True)]
+        bins: list[list[int]] = [[] for _ in range(phases)]
+        for i, p in enumerate(ph):
+            bins[p].append(i)
+        centre = _median(v)
+        flat = _trimmed_mean([abs(y - centre) for y in v])
+        loo = [math.nan] * len(v)
+        profile: list[float | None] = [None] * phases
+        for p, members in enumerate(bins):
+            if not members:
+                continue
+            members.sort(key=v.__getitem__)
+            values = [v[i] for i in members]
+            profile[p] = _median_sorted(values)
+            k = len(values)
+            if k < 2:
+                continue
+            # Leave-one-out: the median of the phase's other values, without copying.
+            shrink = math.sqrt((k - 1) / k)
+            mid = (k - 1) // 2
+            for j, i in enumerate(members):
+                a = values[mid] if mid < j else values[mid + 1]
+                if (k - 1) % 2:
+                    held_out = a
+                else:
+                    b = values[mid - 1] if mid - 1 < j else values[mid]
+                    held_out = (a + b) * 0.5
+                loo[i] = abs(values[j] - held_out) * shrink
+        errors = [e for e in loo if e == e]
+        if len(errors) < phases or flat <= 0.0:
+            return
+        ratio = _trimmed_mean(errors) / flat
+        was = self._season is not None
+        if ratio >= (0.85 if was else 0.7):
+            if was:
+                self._season = None
+            return
+        season = self._fill(profile)
+        mean = math.fsum(season) / phases
+        season = [s - mean for s in season]
+        self._season = season
+        if not was:  # re-anchor the level on the deseasonalised recent history
+            recent = range(max(0, len(v) - phases), len(v))
+            self._level = _median([v[i] - season[ph[i]] for i in recent])
+            self._trend = slope * self._cadence
+            window = self.config.scale_window
+            fresh = [e for e in loo if e == e][-window:]
+            self._resid = deque(fresh)
+            self._sorted = sorted(fresh)
+            self._resid_sum = math.fsum(fresh)
+            self._run_t.clear()
+            self._run_y.clear()
+            self._run_side = 0
+            self._cus_up = self._cus_down = 0.0
+
+    @staticmethod
+    def _fill(profile: list[float | None]) -> list[float]:
+        """Empty phases take the mean of their nearest filled neighbours (circularly)."""
+        n = len(profile)
+        out: list[float] = []
+        for p, value in enumerate(profile):
+            if value is not None:
+                out.append(value)
+                continue
+            left = right = None
+            for d in range(1, n):
+                if left is None:
+                    left = profile[(p - d) % n]
+                if right is None:
+                    right = profile[(p + d) % n]
+                if left is not None and right is not None:
+                    break
+            known = [x for x in (left, right) if x is not None]
+            out.append(sum(known) / len(known) if known else 0.0)
+        return out
+
+
+def backtest(
+    rows: Iterable[tuple[datetime, float]], config: DetectorConfig
+) -> Iterator[tuple[datetime, float, float, int]]:
+    """Replay a history through the live rules: (timestamp, value, score, alert opens?)."""
+    detector = Detector(config)
+    step = detector._step
+    for at, value in rows:
+        result = step(_epoch(at), float(value))
+        yield at, value, result[0], 1 if result[4] else 0
+
+
+# ------------------------------------------------------------------- CSV
+
+
+def _parse_time(text: str) -> datetime:
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(raw)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def parse_history_csv(text_or_lines: str | Iterable[str]) -> list[tuple[datetime, float]]:
+    """Read `timestamp,value` CSV (ISO 8601 or `YYYY-MM-DD HH:MM:SS`, naive = UTC).
+
+    Returns aware datetimes (offsets as given) in file order. Raises ValueError
+    naming the line on a bad header or row; blank lines are skipped.
+    """
+    lines = text_or_lines.splitlines() if isinstance(text_or_lines, str) else text_or_lines
+    reader = csv.reader(lines)
+    rows: list[tuple[datetime, float]] = []
+    header_seen = False
+    try:
+        for record in reader:
+            line = reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue
+            if not header_seen:
+                names = [cell.strip().lstrip("\ufeff").lower() for cell in record]
+                if names != ["timestamp", "value"]:
+                    raise ValueError(f"line {line}: expected the header 'timestamp,value'")
+                header_seen = True
+                continue
+            if len(record) != 2:
+                raise ValueError(f"line {line}: expected 2 fields, got {len(record)}")
+            try:
+                at = _parse_time(record[0])
+            except ValueError:
+                raise ValueError(
+                    f"line {line}: {record[0].strip()!r} is not an ISO 8601 timestamp"
+                ) from None
+            try:
+                value = float(record[1])
+            except ValueError:
+                raise ValueError(f"line {line}: {record[1].strip()!r} is not a number") from None
+            if not math.isfinite(value):
+                raise ValueError(f"line {line}: {record[1].strip()!r} is not a finite number")
+            rows.append((at, value))
+    except csv.Error as exc:
+        raise ValueError(f"line {reader.line_num}: {exc}") from None
+    if not header_seen:
+        raise ValueError("line 1: expected the header 'timestamp,value'")
+    return rows
+
+
+def format_backtest_csv(rows: Iterable[tuple[datetime, float, float, int]]) -> str:
+    """`timestamp,value,score,alert` lines (with header) in the order given."""
+    out = ["timestamp,value,score,alert"]
+    append = out.append
+    for at, value, score, alert in rows:
+        append(f"{at.isoformat()},{float(value)!r},{score:.4f},{alert}")
+    out.append("")
+    return "\n".join(out)

@@ -1,0 +1,323 @@
+"""KPIs end to end: `/kpi` commands, the HTTP API, and the alert lifecycle on Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from sqlalchemy import func, select
+
+from bot.api_tokens import create_token, revoke_token
+from bot.jobs import tick
+from storage.models import Alert, CheckIn, KeyResult, Measurement
+from tests.conftest import Bot
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+async def api(
+    bot: Bot,
+    method: str,
+    path: str,
+    token: str | None,
+    body: Any = None,
+    raw: bytes | None = None,
+) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            f"{bot.url}/api/v1{path}",
+            headers=headers,
+            data=raw if raw is not None else (json.dumps(body) if body is not None else None),
+        ) as response,
+    ):
+        text = await response.text()
+        return response.status, json.loads(text) if text else None
+
+
+async def measurements(bot: Bot) -> list[tuple[datetime, float]]:
+    async with bot.services.db.session() as session:
+        rows = await session.execute(
+            select(Measurement.at, Measurement.value).order_by(Measurement.at)
+        )
+        return [(at, value) for at, value in rows.all()]
+
+
+async def alerts(bot: Bot) -> list[Alert]:
+    async with bot.services.db.session() as session:
+        return list((await session.scalars(select(Alert).order_by(Alert.id))).all())
+
+
+def _is_reply(message: dict[str, Any]) -> bool:
+    # A thread's parent carries thread_ts equal to its own ts, as on Slack.
+    return message.get("thread_ts") not in (None, message["ts"])
+
+
+def posts(bot: Bot, channel: str = "C2") -> list[dict[str, Any]]:
+    return [m for m in bot.slack.messages(channel) if not _is_reply(m) and m.get("blocks")]
+
+
+def replies(bot: Bot, channel: str = "C2") -> list[dict[str, Any]]:
+    return [m for m in bot.slack.messages(channel) if _is_reply(m)]
+
+
+async def token_for(bot: Bot, team: str = "T1") -> str:
+    return await create_token(bot.services.db, team, f"test-{team}", bot.clock.now)
+
+
+async def test_kpi_commands_and_errors(bot: Bot) -> None:
+    created = await bot.command(
+        'add signup_rate "Signup conversion" unit % min 2 max 5 channel #growth', command="/kpi"
+    )
+    assert "Created KPI *signup_rate*" in created.text, created.text
+    errors = {
+        'add signup_rate "Again"': "already exists",
+        'add Bad-Key "X"': "not a kpi key",
+        'add x_rate "X" min 5 max 2': "above `max`",
+        'add y_rate "Y" min nan': "finite",
+        "add z_rate": "missing name",
+        "record signup_rate abc": "must be a number",
+        "record signup_rate inf": "finite",
+        "record nope 3": "no kpi `nope`",
+        "record signup_rate 3 at yesterday": "not a time",
+        "show nope": "no kpi `nope`",
+        "frobnicate": "unknown command",
+    }
+    for text, expected in errors.items():
+        result = await bot.command(text, command="/kpi")
+        assert result.ephemeral
+        assert expected in result.text.lower(), (text, result.text)
+    assert (
+        "only the owner"
+        in (await bot.command("delete signup_rate", user="U2", command="/kpi")).text.lower()
+    )
+    recorded = await bot.command("record signup_rate 3.4 at 2026-11-25T09:00Z", command="/kpi")
+    assert "Recorded 3.4" in recorded.text
+    listed = await bot.command("list", command="/kpi")
+    assert "signup_rate" in json.dumps(listed.visible["blocks"])
+    shown = await bot.command("show signup_rate", command="/kpi")
+    assert "3.4%" in json.dumps(shown.visible["blocks"])
+    edited = await bot.command("edit signup_rate max none every 1h", command="/kpi")
+    assert "at least 2%" in edited.text, edited.text
+    assert await measurements(bot) == [(datetime(2026, 11, 25, 9, 0, tzinfo=UTC), 3.4)]
+    assert "Deleted KPI" in (await bot.command("delete signup_rate", command="/kpi")).text
+    assert await measurements(bot) == []
+
+
+async def test_learned_kpi_says_it_is_learning(bot: Bot) -> None:
+    await bot.command('add mrr "Monthly revenue" unit EUR', command="/kpi")
+    shown = await bot.command("show mrr", command="/kpi")
+    assert "not alerting yet" in json.dumps(shown.visible["blocks"])
+
+
+async def test_api_auth_first_then_404_then_422(bot: Bot) -> None:
+    await bot.command('add signup_rate "Signup conversion" min 2 max 5', command="/kpi")
+    token = await token_for(bot)
+    assert (await api(bot, "POST", "/kpis/nope/measurements", None, {"value": 1}))[0] == 401
+    assert (await api(bot, "POST", "/kpis/nope/measurements", "okr_wrong", raw=b"{"))[0] == 401
+    status, body = await api(bot, "POST", "/kpis/nope/measurements", token, {"value": 1})
+    assert status == 404 and "error" in body
+    cases = [
+        ({"value": "high"}, "value"),
+        ({"value": True}, "value"),
+        ({"value": 1, "at": "yesterday"}, "at"),
+        ({"vaule": 1}, "vaule"),
+        ({"measurements": []}, "measurements"),
+        (
+            {"measurements": [{"value": 1}, {"value": 2}, {"at": "2026-11-25T10:00:00Z"}]},
+            "measurements[2].value",
+        ),
+        ({"measurements": [{"value": 1}] * 10_001}, "measurements"),
+    ]
+    for payload, field in cases:
+        status, body = await api(bot, "POST", "/kpis/signup_rate/measurements", token, payload)
+        assert status == 422, (payload, body)
+        assert body["field"] == field, body
+    status, body = await api(bot, "POST", "/kpis/signup_rate/measurements", token, raw=b"{nope")
+    assert status == 422 and body["field"] == "body"
+    assert await measurements(bot) == []  # all or nothing
+    await revoke_token(bot.services.db, "T1", "test-T1", bot.clock.now)
+    status, _ = await api(bot, "POST", "/kpis/signup_rate/measurements", token, {"value": 3})
+    assert status == 401
+
+
+async def test_api_batch_upsert_and_get(bot: Bot) -> None:
+    await bot.command('add signup_rate "Signup conversion" unit % min 2 max 5', command="/kpi")
+    token = await token_for(bot)
+    batch = {
+        "measurements": [
+            {"value": 3.0 + i / 100, "at": (T0 - timedelta(hours=72 - i)).isoformat()}
+            for i in range(72)
+        ]
+    }
+    status, body = await api(bot, "POST", "/kpis/signup_rate/measurements", token, batch)
+    assert (status, body) == (201, {"stored": 72})
+    again = {"value": 4.5, "at": (T0 - timedelta(hours=1)).isoformat()}
+    assert (await api(bot, "POST", "/kpis/signup_rate/measurements", token, again))[0] == 201
+    stored = await measurements(bot)
+    assert len(stored) == 72 and stored[-1][1] == 4.5
+    status, kpi = await api(bot, "GET", "/kpis/signup_rate", token)
+    assert status == 200
+    assert kpi["latest"] == {"value": 4.5, "at": "2026-11-25T09:00:00Z"}
+    assert kpi["normal_range"]["min"] == 2 and kpi["normal_range"]["max"] == 5
+    assert kpi["alert"]["state"] == "ok"
+    other_team = await token_for(bot, "T2")
+    assert (await api(bot, "GET", "/kpis/signup_rate", other_team))[0] == 404
+    status, spec = await api(bot, "GET", "/openapi.json", None)
+    assert status == 200 and spec["openapi"].startswith("3.")
+    assert "/kpis/{key}/measurements" in spec["paths"]
+
+
+async def test_alert_lifecycle_static_bounds(bot: Bot) -> None:
+    await bot.command(
+        'add signup_rate "Signup conversion" unit % min 2 max 5 channel #growth', command="/kpi"
+    )
+    record = lambda value, minutes: bot.command(  # noqa: E731
+        f"record signup_rate {value} at {(T0 + timedelta(minutes=minutes)).isoformat()}",
+        command="/kpi",
+    )
+    await record(3.1, 0)
+    assert posts(bot) == []
+    result = await record(7.2, 10)
+    assert "alerting" in result.text
+    [post] = posts(bot)
+    body = json.dumps(post["blocks"])
+    assert "above its normal range" in body and "7.2%" in body and "Acknowledge" in body
+    assert "Snooze 1 hour" in body and "Snooze 1 week" in body
+    upload = await bot.slack.wait_for("files.completeUploadExternal")
+    assert upload[0].params.get("thread_ts") == post["ts"]
+    await record(8.0, 20)
+    assert len(posts(bot)) == 1
+    assert "8%" in json.dumps(bot.slack.messages("C2")[0]["blocks"])
+    await record(4.9, 30)  # hysteresis: one value back inside is not yet a resolution
+    [alert] = await alerts(bot)
+    assert alert.resolved_at is None
+    await record(3.5, 40)
+    await record(3.4, 50)
+    [alert] = await alerts(bot)
+    assert alert.resolved_at is not None
+    [reply] = [r for r in replies(bot) if "Resolved" in r["text"]]
+    assert reply["thread_ts"] == post["ts"]
+    assert "back in its normal range" in json.dumps(bot.slack.messages("C2")[0]["blocks"])
+    assert len(posts(bot)) == 1
+
+
+async def test_acknowledge_snooze_and_repeat(bot: Bot) -> None:
+    await bot.command('add errors "Error rate" max 1 channel #growth', command="/kpi")
+    bot.clock.now = T0
+    await bot.command("record errors 5", command="/kpi")
+    [post] = posts(bot)
+    [alert] = await alerts(bot)
+    # Snoozed for a day: no repeat reminder at +25 h; then one at +49 h.
+    response = await bot.sender.action(
+        "alert_snooze:86400", f"{alert.id}:86400", channel_id="C2", message_ts=post["ts"]
+    )
+    assert response.status == 200
+    await bot.slack.wait_until(
+        lambda: "snoozed until" in json.dumps(bot.slack.messages("C2")[0]["blocks"])
+    )
+    await tick(bot.services, T0 + timedelta(hours=23))
+    assert not [r for r in replies(bot) if "Still open" in r["text"]]
+    await tick(bot.services, T0 + timedelta(hours=25))
+    await tick(bot.services, T0 + timedelta(hours=25, minutes=1))
+    assert len([r for r in replies(bot) if "Still open" in r["text"]]) == 1
+    await bot.sender.action(
+        "alert_ack", str(alert.id), channel_id="C2", message_ts=post["ts"], user_id="U2"
+    )
+    await bot.slack.wait_until(
+        lambda: "acknowledged by <@U2>" in json.dumps(bot.slack.messages("C2")[0]["blocks"])
+    )
+    assert "Acknowledge" not in json.dumps(bot.slack.messages("C2")[0]["blocks"])
+    await tick(bot.services, T0 + timedelta(hours=60))
+    assert len([r for r in replies(bot) if "Still open" in r["text"]]) == 1
+    [alert] = await alerts(bot)
+    assert alert.acknowledged_by == "U2" and alert.acknowledged_at is not None
+
+
+async def test_no_data_alert_and_its_resolution(bot: Bot) -> None:
+    await bot.command('add orders "Orders per hour" every 1h channel #growth', command="/kpi")
+    bot.clock.now = T0
+    await bot.command("record orders 40", command="/kpi")
+    await tick(bot.services, T0 + timedelta(minutes=59))
+    assert posts(bot) == []
+    await tick(bot.services, T0 + timedelta(hours=2))
+    await tick(bot.services, T0 + timedelta(hours=2, minutes=1))
+    [post] = posts(bot)
+    assert "No data for Orders per hour" in json.dumps(post["blocks"])
+    bot.clock.now = T0 + timedelta(hours=2, minutes=5)
+    await bot.command("record orders 41", command="/kpi")
+    [alert] = await alerts(bot)
+    assert alert.kind == "no_data" and alert.resolved_at is not None
+    assert [r for r in replies(bot) if "arriving again" in r["text"]]
+
+
+async def test_concurrent_ingestion_opens_one_alert(bot: Bot) -> None:
+    await bot.command('add latency "p95 latency" max 300 channel #growth', command="/kpi")
+    token = await token_for(bot)
+    bot.slack.inject("chat.postMessage", status=429, retry_after=1, count=1)
+    results = await asyncio.gather(
+        *(
+            api(
+                bot,
+                "POST",
+                "/kpis/latency/measurements",
+                token,
+                {"value": 500 + i, "at": (T0 + timedelta(seconds=i)).isoformat()},
+            )
+            for i in range(20)
+        )
+    )
+    assert {status for status, _ in results} == {201}
+    await bot.services.drain()
+    assert len(await alerts(bot)) == 1
+    await bot.slack.wait_until(lambda: len(posts(bot)) >= 1)
+    await bot.services.drain()
+    assert len(posts(bot)) == 1
+
+
+async def test_bulk_normal_history_raises_nothing_then_a_spike_alerts(bot: Bot) -> None:
+    await bot.command('add signups "Daily signups" channel #growth', command="/kpi")
+    token = await token_for(bot)
+    history = [
+        {
+            "value": 100 + 10 * math.sin(i / 3) + (i % 5),
+            "at": (T0 - timedelta(hours=200 - i)).isoformat(),
+        }
+        for i in range(200)
+    ]
+    status, _ = await api(
+        bot, "POST", "/kpis/signups/measurements", token, {"measurements": history}
+    )
+    assert status == 201
+    await bot.services.drain()
+    assert await alerts(bot) == [] and posts(bot) == []
+    status, kpi = await api(bot, "GET", "/kpis/signups", token)
+    assert kpi["normal_range"]["learning"] is False
+    assert kpi["normal_range"]["min"] < 100 < kpi["normal_range"]["max"]
+    spike = {"value": 400, "at": T0.isoformat()}
+    assert (await api(bot, "POST", "/kpis/signups/measurements", token, spike))[0] == 201
+    await bot.services.drain()
+    assert len(await alerts(bot)) == 1
+    assert len(posts(bot)) == 1
+
+
+async def test_key_result_follows_a_kpi(bot: Bot) -> None:
+    await bot.command('add signup_rate "Signup conversion" unit % min 0 max 100', command="/kpi")
+    await bot.command('objective add "Grow"')
+    missing = await bot.command('kr add O-1 "Conversion" from 2 to 5 follows nope')
+    assert "no kpi `nope`" in missing.text.lower()
+    added = await bot.command('kr add O-1 "Conversion" from 2 to 5 unit % follows signup_rate')
+    assert "follows KPI" in added.text
+    await bot.command("record signup_rate 3.5", command="/kpi")
+    async with bot.services.db.session() as session:
+        kr = await session.scalar(select(KeyResult))
+        sources = (await session.scalars(select(CheckIn.source))).all()
+        count = await session.scalar(select(func.count()).select_from(CheckIn))
+    assert kr is not None and kr.current_value == 3.5
+    assert list(sources) == ["kpi"] and count == 1
