@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -30,9 +31,11 @@ from bot.render_checkins import (
     render_digest,
     render_prompt,
 )
-from bot.services import Services
+from bot.services import NoInstallation, Services
 from storage.models import CheckIn, KeyResult, Objective, OutboxMessage, Prompt, Workspace
 from storage.repository import Repository
+
+log = logging.getLogger(__name__)
 
 
 def _line(kr: KeyResult, recorded: CheckIn | None, latest: CheckIn | None) -> KeyResultLine:
@@ -312,7 +315,14 @@ async def run_check_in_cycle(
     """Plan what is due in each workspace, then deliver everything planned."""
     done: dict[str, int] = {}
     for team_id in team_ids:
-        await sync_user_zones(services, team_id, now)
+        try:
+            await sync_user_zones(services, team_id, now)
+        except NoInstallation:
+            log.warning("no bot token for workspace: skipped", extra={"team_id": team_id})
+            done["workspaces without a bot token"] = (
+                done.get("workspaces without a bot token", 0) + 1
+            )
+            continue
         for name, step in (
             ("prompts planned", plan_prompts),
             ("reminders planned", plan_reminders),

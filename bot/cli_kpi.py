@@ -1,4 +1,4 @@
-"""`okrbot kpi …`: KPI commands that need no database (backtesting alert rules)."""
+"""`okrbot kpi …`: KPI commands on CSV histories (`timestamp,value`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 
 @click.group()
 def kpi() -> None:
-    """KPI tools: replay a history through the alerting rules."""
+    """KPI tools that work on CSV histories (timestamp,value)."""
 
 
 @kpi.command("backtest")

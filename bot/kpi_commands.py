@@ -24,11 +24,11 @@ _DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 USAGE = {
     "add": (
         '/kpi add signup_rate "Signup conversion" [unit %] [min 2] [max 5] [channel #c] '
-        "[every 1h] [after 3] [history 30]"
+        "[owner @u] [every 1h] [after 3] [history 30]"
     ),
     "edit": (
         '/kpi edit signup_rate ["Name"] [unit u] [min X|none] [max Y|none] [channel #c] '
-        "[every 1h|none] [after N] [history N]"
+        "[owner @u] [every 1h|none] [after N] [history N]"
     ),
     "delete": "/kpi delete signup_rate",
     "list": "/kpi list",
@@ -49,9 +49,6 @@ HELP_TEXT = "\n".join(
         "`history N` is how many values to learn from before alerting.",
     ]
 )
-
-# A field set to `none` on edit clears it; distinguished from "not given".
-CLEAR = float("nan")
 
 
 @dataclass(frozen=True)
@@ -130,6 +127,14 @@ def parse_duration(text: str, usage: str) -> int:
     if match is None or int(match.group(1)) <= 0:
         raise UserError(f"`{text}` is not a duration like `30m`, `1h`, `1d` or `1w`", usage)
     return int(match.group(1)) * _DURATION_SECONDS[match.group(2).lower()]
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest exact form `parse_duration` reads back: 90m, 2h, 1d, 1w."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 60}m"
 
 
 def parse_instant(text: str) -> datetime:

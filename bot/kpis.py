@@ -188,7 +188,7 @@ class KpiService:
                 )
             kpi.updated_at = now
             if detector_config(kpi) != before:
-                await _replay(session, kpi)
+                await replay_detector(session, kpi)
         return Done(f":pencil2: Updated KPI *{kpi.key}*. {describe_range(kpi)}")
 
     async def delete(self, actor: Actor, key: str, now: datetime) -> Done:
@@ -331,7 +331,7 @@ async def _upsert(
         await session.execute(statement, rows[start : start + 2_000])
 
 
-async def _replay(session: AsyncSession, kpi: Kpi) -> None:
+async def replay_detector(session: AsyncSession, kpi: Kpi) -> None:
     """Rebuild the detector from recent history after its rules changed."""
     recent = (
         await session.execute(

@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import and_, or_, select, update
 
 from bot.render import Message
-from bot.services import Services
+from bot.services import NoInstallation, Services
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,9 @@ async def _deliver_one(
         )
         await _record_sent(services, row, str(response["ts"]), now, after_send)
         report.sent += 1
+    except NoInstallation:  # uninstalled or no token: keep it for when one exists
+        await _finish(services, row.id, state="pending", claimed_at=None, attempts=row.attempts - 1)
+        report.retry_later += 1
     except NotReady:  # not an attempt: nothing was sent
         await _finish(services, row.id, state="pending", claimed_at=None, attempts=row.attempts - 1)
         report.retry_later += 1

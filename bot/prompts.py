@@ -8,7 +8,7 @@ then sends them. Every decision takes `now` and is cheap when nothing is due.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,17 +16,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.schedule import DEFAULT_SCHEDULE, WeeklySlot, previous_slot
+from bot.schedule import Schedules, WeeklySlot, previous_slot
 from bot.services import Services
 from storage.models import (
     KeyResult,
     Objective,
     OutboxMessage,
     Prompt,
-    Schedule,
     SlackUser,
     Workspace,
 )
+from storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
@@ -43,33 +43,9 @@ def parse_slot_key(key: str) -> WeeklySlot:
     return WeeklySlot(int(weekday), local_time)
 
 
-@dataclass(frozen=True)
-class Schedules:
-    """A workspace's default slot and per-channel overrides, with when each took effect."""
-
-    default: WeeklySlot
-    default_since: datetime
-    by_channel: dict[str, tuple[WeeklySlot, datetime]] = field(default_factory=dict)
-
-    def for_channel(self, channel_id: str | None) -> tuple[WeeklySlot, datetime]:
-        if channel_id and channel_id in self.by_channel:
-            return self.by_channel[channel_id]
-        return self.default, self.default_since
-
-
 async def load_schedules(session: Any, workspace: Workspace) -> Schedules:
-    rows = (
-        await session.scalars(select(Schedule).where(Schedule.team_id == workspace.team_id))
-    ).all()
-    default, since = DEFAULT_SCHEDULE, workspace.created_at
-    overrides = {}
-    for row in rows:
-        slot = WeeklySlot(row.weekday, row.local_time)
-        if row.channel_id:
-            overrides[row.channel_id] = (slot, row.updated_at)
-        else:
-            default, since = slot, row.updated_at
-    return Schedules(default, since, overrides)
+    rows = await Repository(session, workspace.team_id).schedules()
+    return Schedules.from_rows(rows, workspace.created_at)
 
 
 def zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:

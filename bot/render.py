@@ -190,17 +190,31 @@ def _summary_line(report: StatusReport) -> str:
     return " · ".join(parts)
 
 
+def _title_blocks(title: str) -> tuple[Block, str | None]:
+    """A header, plus the scope as mrkdwn when it names a channel or user.
+
+    Header blocks are plain text, where `<#C…>` would show as a bare id; the
+    mention goes to a context line, where Slack renders it as #channel or @name.
+    """
+    head, _, scope = title.partition(" · ")
+    if scope and "<" in scope:
+        return header(head), scope
+    return header(_plain(title)), None
+
+
 def render_status(report: StatusReport) -> Message:
+    title_block, scope = _title_blocks(report.title)
     if not report.objectives:
         return Message(
             text=_plain(report.empty_message),
-            blocks=[header(_plain(report.title)), section(report.empty_message)],
+            blocks=[title_block, section(report.empty_message)],
         )
     if report.detail:
         return _render_detail(report.objectives[0], report)
     summary = _summary_line(report)
     fallback = f"{_plain(report.title)}: {summary}"
-    blocks: list[Block] = [header(_plain(report.title)), context(summary)]
+    summary_line = f"{scope} · {summary}" if scope else summary
+    blocks: list[Block] = [title_block, context(summary_line)]
     if len(report.objectives) <= FULL_MODE_MAX_OBJECTIVES:
         for objective in report.objectives:
             blocks.append(section(objective_heading(objective)))

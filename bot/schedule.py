@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.okr_commands import WEEKDAYS
@@ -51,3 +53,37 @@ def next_slot(slot: WeeklySlot, now: datetime, zone: ZoneInfo) -> datetime:
     previous = previous_slot(slot, now, zone)
     local_previous = previous.astimezone(zone)
     return _at(local_previous + timedelta(days=7), slot, zone)
+
+
+class ScheduleRow(Protocol):
+    channel_id: str
+    weekday: int
+    local_time: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """A workspace's default slot and per-channel overrides, with when each took effect."""
+
+    default: WeeklySlot
+    default_since: datetime
+    by_channel: dict[str, tuple[WeeklySlot, datetime]] = field(default_factory=dict)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[ScheduleRow], workspace_created_at: datetime) -> Schedules:
+        """The default is Monday 09:00 from the workspace's creation unless a row says else."""
+        default, since = DEFAULT_SCHEDULE, workspace_created_at
+        overrides = {}
+        for row in rows:
+            slot = WeeklySlot(row.weekday, row.local_time)
+            if row.channel_id:
+                overrides[row.channel_id] = (slot, row.updated_at)
+            else:
+                default, since = slot, row.updated_at
+        return cls(default, since, overrides)
+
+    def for_channel(self, channel_id: str | None) -> tuple[WeeklySlot, datetime]:
+        if channel_id and channel_id in self.by_channel:
+            return self.by_channel[channel_id]
+        return self.default, self.default_since

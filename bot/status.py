@@ -6,7 +6,7 @@ objectives, their key results, and the recent check-ins of those key results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,9 +20,9 @@ from bot.progress import (
     objective_progress,
     progress,
 )
-from bot.schedule import DEFAULT_SCHEDULE, WeeklySlot, previous_slot
+from bot.schedule import Schedules, previous_slot
 from storage.db import Database
-from storage.models import CheckIn, KeyResult, Objective
+from storage.models import CheckIn, KeyResult, Objective, Workspace
 from storage.repository import Repository
 
 RECENT_CHECK_INS = 5
@@ -111,9 +111,10 @@ async def build_status(
         resolved_user = await directory.resolve_user(team_id, scope.user)
     async with db.session() as session:
         repo = Repository(session, team_id)
-        schedule = await repo.schedule()
-        slot = WeeklySlot(schedule.weekday, schedule.local_time) if schedule else DEFAULT_SCHEDULE
-        stale_before = previous_slot(slot, now, timezone) - timedelta(weeks=1)
+        workspace = await session.get(Workspace, team_id)
+        schedules = Schedules.from_rows(
+            await repo.schedules(), workspace.created_at if workspace else now
+        )
         if scope.scope == "objective":
             assert scope.objective_number is not None
             objective = await repo.objective(scope.objective_number)
@@ -153,10 +154,22 @@ async def build_status(
         kr_ids = [kr.id for kr in key_results]
         recent = await repo.recent_check_ins(kr_ids, RECENT_CHECK_INS if detail else 1)
         parents = await repo.numbers_by_id(o.parent_id for o in objectives if o.parent_id)
+        # "Missed the last period": the period before the current one of each objective's
+        # schedule; an owner who skipped it is not stale.
+        stale_before = {
+            channel: previous_slot(schedules.for_channel(channel)[0], now, timezone)
+            - timedelta(weeks=1)
+            for channel in {o.channel_id for o in objectives}
+        }
+        cutoffs = stale_before.values()
+        skipped = await repo.users_who_skipped(
+            min(cutoffs, default=now) - timedelta(days=1),
+            max(cutoffs, default=now) + timedelta(days=1),
+        )
     return StatusReport(
         title=title,
         empty_message=empty,
-        objectives=assemble(objectives, key_results, recent, parents, now, stale_before),
+        objectives=assemble(objectives, key_results, recent, parents, now, stale_before, skipped),
         detail=detail,
     )
 
@@ -167,17 +180,30 @@ def assemble(
     recent: list[CheckIn],
     parent_numbers: dict[int, int],
     now: datetime,
-    stale_before: datetime,
+    stale_before: datetime | dict[str | None, datetime],
+    skipped: set[str] | frozenset[str] = frozenset(),
 ) -> list[ObjectiveView]:
-    """Join the loaded rows into views: pure, so it is tested without a database."""
+    """Join the loaded rows into views: pure, so it is tested without a database.
+
+    `stale_before` is one cut-off, or one per objective channel; owners in
+    `skipped` were out for the period and are not flagged stale.
+    """
     by_key_result: dict[int, list[CheckIn]] = {}
     for check_in in recent:
         by_key_result.setdefault(check_in.key_result_id, []).append(check_in)
     by_objective: dict[int, list[KeyResultView]] = {}
     cycles = {o.id: o.cycle for o in objectives}
+    channels = {o.id: o.channel_id for o in objectives}
     for kr in key_results:
         history = by_key_result.get(kr.id, [])
-        view = _key_result_view(kr, history, cycles[kr.objective_id], now, stale_before)
+        cutoff = (
+            stale_before.get(channels[kr.objective_id], now)
+            if isinstance(stale_before, dict)
+            else stale_before
+        )
+        view = _key_result_view(kr, history, cycles[kr.objective_id], now, cutoff)
+        if kr.owner_id in skipped and view.stale:
+            view = replace(view, stale=False)
         by_objective.setdefault(kr.objective_id, []).append(view)
     views = []
     for objective in objectives:

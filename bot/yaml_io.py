@@ -18,6 +18,8 @@ from sqlalchemy import select
 
 from bot.errors import UserError
 from bot.grammar import parse_cycle
+from bot.kpi_commands import KPI_KEY, format_duration, parse_duration
+from bot.kpis import detector_config, replay_detector
 from bot.okr_commands import WEEKDAYS, parse_local_time, parse_weekday
 from bot.okrs import would_loop
 from bot.progress import current_cycle
@@ -27,7 +29,6 @@ from storage.repository import Repository, ensure_workspace
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
-_KPI_KEY = re.compile(r"^[a-z][a-z0-9_.\-]{0,99}$")
 
 
 # Parsing with line numbers ---------------------------------------------------
@@ -99,6 +100,8 @@ class KeyResultSpec:
     low: float | None = None
     high: float | None = None
     unit: str | None = None
+    follows: str | None = None
+    follows_node: Node | None = None
 
 
 @dataclass
@@ -122,6 +125,9 @@ class KpiSpec:
     channel_id: str | None = None
     min_value: float | None = None
     max_value: float | None = None
+    expected_interval_seconds: int | None = None
+    consecutive: int = 1
+    min_history: int = 30
 
 
 @dataclass
@@ -260,7 +266,20 @@ def _objective(node: Node) -> ObjectiveSpec:
 
 
 def _key_result(node: Node) -> KeyResultSpec:
-    fields = _fields(node, {"title", "owner", "from", "to", "range", "boolean", "unit"}, {"title"})
+    spec = _key_result_measure(node)
+    fields = dict(node.value)
+    if "follows" in fields:
+        key = _text(fields["follows"], 100)
+        if not KPI_KEY.match(key):
+            raise _error(fields["follows"], "must be a KPI key like signup_rate")
+        spec.follows, spec.follows_node = key, fields["follows"]
+    return spec
+
+
+def _key_result_measure(node: Node) -> KeyResultSpec:
+    fields = _fields(
+        node, {"title", "owner", "from", "to", "range", "boolean", "unit", "follows"}, {"title"}
+    )
     owner = _id(fields["owner"], _USER_ID, "user") if "owner" in fields else None
     unit = _text(fields["unit"], 32) if "unit" in fields else None
     title = _text(fields["title"])
@@ -294,10 +313,21 @@ def _key_result(node: Node) -> KeyResultSpec:
     return KeyResultSpec(title, kind, owner, start=start, target=target, unit=unit)
 
 
+def _whole(node: Node, low: int, high: int) -> int:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _error(node, f"must be a whole number from {low} to {high}")
+    return value
+
+
 def _kpi(node: Node) -> KpiSpec:
-    fields = _fields(node, {"key", "name", "unit", "channel", "min", "max"}, {"key", "name"})
+    fields = _fields(
+        node,
+        {"key", "name", "unit", "channel", "min", "max", "every", "after", "history"},
+        {"key", "name"},
+    )
     key = _text(fields["key"], 100)
-    if not _KPI_KEY.match(key):
+    if not KPI_KEY.match(key):
         raise _error(
             fields["key"], "must be lowercase letters, digits and _ . - (like signup_rate)"
         )
@@ -307,6 +337,15 @@ def _kpi(node: Node) -> KpiSpec:
         spec.channel_id = _id(fields["channel"], _CHANNEL_ID, "channel")
     spec.min_value = _number(fields["min"]) if "min" in fields else None
     spec.max_value = _number(fields["max"]) if "max" in fields else None
+    if "every" in fields:
+        try:
+            spec.expected_interval_seconds = parse_duration(_text(fields["every"], 16), "")
+        except UserError:
+            raise _error(fields["every"], "must be a duration like 30m, 1h, 1d or 1w") from None
+    if "after" in fields:
+        spec.consecutive = _whole(fields["after"], 1, 100)
+    if "history" in fields:
+        spec.min_history = _whole(fields["history"], 5, 10_000)
     if (
         spec.min_value is not None
         and spec.max_value is not None
@@ -406,8 +445,8 @@ async def import_yaml(
         for bucket, ids in ((report.created, created), (report.updated, updated - created)):
             if ids:
                 bucket["objective"] = len(ids)
-        await _apply_key_results(repo, rows, report, now)
-        await _apply_kpis(repo, spec.kpis, report, now)
+        kpi_ids = await _apply_kpis(repo, spec.kpis, report, now)
+        await _apply_key_results(repo, rows, report, now, kpi_ids)
     return report
 
 
@@ -444,6 +483,7 @@ async def _apply_key_results(
     rows: list[tuple[ObjectiveSpec, Objective]],
     report: ImportReport,
     now: datetime,
+    kpi_ids: dict[str, int],
 ) -> None:
     existing = await repo.key_results_for(row.id for _, row in rows)
     by_objective: dict[int, dict[str, KeyResult]] = {}
@@ -452,7 +492,14 @@ async def _apply_key_results(
     for objective_spec, objective in rows:
         current = by_objective.get(objective.id, {})
         for kr_spec in objective_spec.key_results:
+            kpi_id = None
+            if kr_spec.follows is not None:
+                kpi_id = kpi_ids.get(kr_spec.follows)
+                if kpi_id is None:
+                    assert kr_spec.follows_node is not None
+                    raise _error(kr_spec.follows_node, "names no KPI of this workspace or file")
             values = {
+                "kpi_id": kpi_id,
                 "owner_id": kr_spec.owner_id or objective_spec.owner_id,
                 "kind": kr_spec.kind,
                 "start_value": kr_spec.start,
@@ -484,7 +531,8 @@ async def _apply_key_results(
 
 async def _apply_kpis(
     repo: Repository, kpis: list[KpiSpec], report: ImportReport, now: datetime
-) -> None:
+) -> dict[str, int]:
+    """Create or update the file's KPIs; returns every KPI id of the workspace by key."""
     existing = {
         k.key: k
         for k in (await repo.session.scalars(select(Kpi).where(Kpi.team_id == repo.team_id))).all()
@@ -496,16 +544,24 @@ async def _apply_kpis(
             "channel_id": spec.channel_id,
             "min_value": spec.min_value,
             "max_value": spec.max_value,
+            "expected_interval_seconds": spec.expected_interval_seconds,
+            "consecutive": spec.consecutive,
+            "min_history": spec.min_history,
         }
         row = existing.get(spec.key)
         if row is None:
-            await repo.add(
-                Kpi(team_id=repo.team_id, key=spec.key, created_at=now, updated_at=now, **values)
-            )
+            row = Kpi(team_id=repo.team_id, key=spec.key, created_at=now, updated_at=now, **values)
+            await repo.add(row)
+            existing[spec.key] = row
             report.count(report.created, "KPI")
-        elif _assign(row, values):
-            row.updated_at = now
-            report.count(report.updated, "KPI")
+        else:
+            before = detector_config(row)
+            if _assign(row, values):
+                row.updated_at = now
+                report.count(report.updated, "KPI")
+                if detector_config(row) != before:
+                    await replay_detector(repo.session, row)
+    return {key: row.id for key, row in existing.items()}
 
 
 # Export ---------------------------------------------------------------------
@@ -525,18 +581,22 @@ async def export_yaml(services: Services, team_id: str) -> str:
     if schedule is not None:
         document["schedule"] = {"weekday": WEEKDAYS[schedule.weekday], "time": schedule.local_time}
     handles = {o.id: (o.key or o.title) for o in objectives}
+    kpi_keys = {k.id: k.key for k in kpis}
     krs_by_objective: dict[int, list[KeyResult]] = {}
     for kr in key_results:
         krs_by_objective.setdefault(kr.objective_id, []).append(kr)
     document["objectives"] = [
-        _export_objective(o, krs_by_objective.get(o.id, []), handles) for o in objectives
+        _export_objective(o, krs_by_objective.get(o.id, []), handles, kpi_keys) for o in objectives
     ]
     document["kpis"] = [_export_kpi(k) for k in kpis]
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None)
 
 
 def _export_objective(
-    objective: Objective, key_results: list[KeyResult], handles: dict[int, str]
+    objective: Objective,
+    key_results: list[KeyResult],
+    handles: dict[int, str],
+    kpi_keys: dict[int, str],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if objective.key:
@@ -550,7 +610,9 @@ def _export_objective(
         out["status"] = objective.status
     if objective.parent_id is not None and objective.parent_id in handles:
         out["parent"] = handles[objective.parent_id]
-    out["key_results"] = [_export_key_result(kr, objective.owner_id) for kr in key_results]
+    out["key_results"] = [
+        _export_key_result(kr, objective.owner_id, kpi_keys) for kr in key_results
+    ]
     return out
 
 
@@ -560,7 +622,9 @@ def _plain_number(value: float | None) -> float | int | None:
     return int(value) if value == int(value) and abs(value) < 2**53 else value
 
 
-def _export_key_result(kr: KeyResult, objective_owner: str) -> dict[str, Any]:
+def _export_key_result(
+    kr: KeyResult, objective_owner: str, kpi_keys: dict[int, str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {"title": kr.title}
     if kr.owner_id != objective_owner:  # import gives a key result its objective's owner
         out["owner"] = kr.owner_id
@@ -573,6 +637,8 @@ def _export_key_result(kr: KeyResult, objective_owner: str) -> dict[str, Any]:
         out["to"] = _plain_number(kr.target_value)
     if kr.unit:
         out["unit"] = kr.unit
+    if kr.kpi_id is not None and kr.kpi_id in kpi_keys:
+        out["follows"] = kpi_keys[kr.kpi_id]
     return out
 
 
@@ -586,4 +652,10 @@ def _export_kpi(kpi: Kpi) -> dict[str, Any]:
         out["min"] = _plain_number(kpi.min_value)
     if kpi.max_value is not None:
         out["max"] = _plain_number(kpi.max_value)
+    if kpi.expected_interval_seconds:
+        out["every"] = format_duration(kpi.expected_interval_seconds)
+    if kpi.consecutive != 1:
+        out["after"] = kpi.consecutive
+    if kpi.min_history != 30:
+        out["history"] = kpi.min_history
     return out

@@ -14,7 +14,15 @@ from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import CheckIn, KeyResult, Objective, Schedule, SlackUser, Workspace
+from storage.models import (
+    CheckIn,
+    KeyResult,
+    Objective,
+    Prompt,
+    Schedule,
+    SlackUser,
+    Workspace,
+)
 
 
 async def insert_ignore(
@@ -257,6 +265,11 @@ class Repository:
         )
         return found
 
+    async def schedules(self) -> list[Schedule]:
+        """The workspace's slot (channel "") and every channel override."""
+        rows = await self.session.scalars(select(Schedule).where(Schedule.team_id == self.team_id))
+        return list(rows.all())
+
     async def set_schedule(
         self, weekday: int, local_time: str, now: datetime, channel_id: str = ""
     ) -> Schedule:
@@ -276,6 +289,18 @@ class Repository:
             existing.local_time = local_time
             existing.updated_at = now
         return existing
+
+    async def users_who_skipped(self, since: datetime, until: datetime) -> set[str]:
+        """Owners who marked a period starting in [since, until) as skipped."""
+        rows = await self.session.scalars(
+            select(Prompt.user_id).where(
+                Prompt.team_id == self.team_id,
+                Prompt.skipped_at.is_not(None),
+                Prompt.period_start >= since,
+                Prompt.period_start < until,
+            )
+        )
+        return set(rows.all())
 
     # Slack user cache ------------------------------------------------------
 

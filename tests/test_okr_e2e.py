@@ -129,6 +129,9 @@ async def test_status_scopes(bot: Bot) -> None:
     await bot.command('objective add "Platform thing" channel #platform owner @ben')
     in_growth = await bot.command("status", channel="C2")
     assert "Growth thing" in str(in_growth.visible["blocks"])
+    header, scope = in_growth.visible["blocks"][:2]
+    assert header["text"]["text"] == "OKR status"
+    assert scope["elements"][0]["text"].startswith("<#C2>")  # rendered as #growth by Slack
     assert "Platform thing" not in str(in_growth.visible["blocks"])
     nowhere = await bot.command("status", channel="C1")  # nothing reports here: all objectives
     assert "Platform thing" in str(nowhere.visible["blocks"])

@@ -70,6 +70,7 @@ objectives:
         from: 120
         to: 200
         unit: teams
+        follows: weekly.active_teams
       - title: Churn
         from: 8.5
         to: 4
@@ -91,6 +92,9 @@ kpis:
     name: Error rate
     unit: '%'
     max: 1.5
+    every: 1h
+    after: 3
+    history: 50
   - key: signup_rate
     name: Signup conversion
     unit: '%'
@@ -500,6 +504,22 @@ async def test_bad_times_are_rejected(services: Services, written: str) -> None:
     with pytest.raises(UserError, match="line 3: `schedule.time`"):
         await do_import(services, f"schedule:\n  weekday: monday\n  time: {written}\n")
     assert await rows(services, Schedule) == []
+
+
+async def test_key_results_follow_kpis_by_key(services: Services) -> None:
+    await do_import(services, RICH)
+    [kpi] = [k for k in await rows(services, Kpi) if k.key == "weekly.active_teams"]
+    following = [kr for kr in await rows(services, KeyResult) if kr.kpi_id is not None]
+    assert [(kr.title, kr.kpi_id) for kr in following] == [("Weekly active teams", kpi.id)]
+    [errors] = [k for k in await rows(services, Kpi) if k.key == "errors"]
+    assert (errors.expected_interval_seconds, errors.consecutive, errors.min_history) == (
+        3600,
+        3,
+        50,
+    )
+    bad = RICH.replace("follows: weekly.active_teams", "follows: nope")
+    with pytest.raises(UserError, match="names no KPI"):
+        await do_import(services, bad, team="T9")
 
 
 async def test_numbers_in_exponent_form_are_numbers(services: Services) -> None:
