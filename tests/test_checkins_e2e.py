@@ -291,3 +291,73 @@ async def test_checkin_command_opens_the_modal(bot: Bot) -> None:
     assert "KR-1" in json.dumps(opened.params["view"]["blocks"])
     not_mine = await bot.command("checkin KR-3", user="U1")
     assert "belongs to" in not_mine.text
+
+
+async def test_owners_at_the_edges_of_the_clock_are_prompted_at_their_own_nine(bot: Bot) -> None:
+    bot.slack.add_user("UKIR", "kiri", tz="Pacific/Kiritimati")  # UTC+14
+    bot.slack.add_user("UPAGO", "pago", tz="Pacific/Pago_Pago")  # UTC-11
+    await bot.command('objective add "Edges"')
+    await bot.command('kr add O-1 "East" from 0 to 1 owner <@UKIR>')
+    await bot.command('kr add O-1 "West" from 0 to 1 owner <@UPAGO>')
+    # Monday 09:00 in Kiritimati is Sunday 19:00 UTC; in Pago Pago, Monday 20:00 UTC.
+    await run_tick(bot, datetime(2026, 11, 29, 18, 59, tzinfo=UTC))
+    assert prompts_to(bot, "UKIR") == []
+    await run_tick(bot, datetime(2026, 11, 29, 19, 0, tzinfo=UTC))
+    assert len(prompts_to(bot, "UKIR")) == 1
+    await run_tick(bot, datetime(2026, 11, 30, 19, 59, tzinfo=UTC))
+    assert prompts_to(bot, "UPAGO") == []
+    await run_tick(bot, datetime(2026, 11, 30, 20, 0, tzinfo=UTC))
+    assert len(prompts_to(bot, "UPAGO")) == 1
+    assert len(prompts_to(bot, "UKIR")) == 1
+
+
+async def test_daylight_saving_change_keeps_the_local_slot(bot: Bot) -> None:
+    # New York leaves daylight saving on 1 Nov 2026: 09:00 is 13:00 UTC before, 14:00 after.
+    bot.clock.now = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
+    await setup_okrs(bot)
+    await run_tick(bot, datetime(2026, 10, 26, 13, 0, tzinfo=UTC))
+    await run_tick(bot, datetime(2026, 11, 2, 13, 0, tzinfo=UTC))
+    assert len(prompts_to(bot, "U2")) == 1  # 08:00 local after the change: not yet
+    await run_tick(bot, datetime(2026, 11, 2, 14, 0, tzinfo=UTC))
+    assert len(prompts_to(bot, "U2")) == 2
+
+
+async def test_a_channel_can_have_its_own_schedule(bot: Bot) -> None:
+    await setup_okrs(bot)  # O-1 reports to #growth (C2) and is owned by U1
+    changed = await bot.command("schedule friday 15:00 #growth", user="U1")
+    assert "Friday 15:00" in changed.text and "<#C2>" in changed.text
+    forbidden = await bot.command("schedule friday 15:00", user="U1")
+    assert "only a workspace admin" in forbidden.text.lower()
+    shown = await bot.command("schedule #growth")
+    assert "Friday 15:00" in shown.text
+    await run_tick(bot, datetime(2026, 11, 27, 13, 59, tzinfo=UTC))
+    assert prompts_to(bot, "U1") == []
+    await run_tick(bot, datetime(2026, 11, 27, 14, 0, tzinfo=UTC))  # Friday 15:00 Madrid
+    [prompt] = prompts_to(bot, "U1")
+    assert "KR-1" in json.dumps(prompt["blocks"])
+    await run_tick(bot, MONDAY_9_MADRID)  # the workspace's Monday slot does not apply to C2
+    assert len(prompts_to(bot, "U1")) == 1
+    await run_tick(bot, MONDAY_9_NEW_YORK)  # U2's key result is on C2 too
+    assert len(prompts_to(bot, "U2")) == 1
+
+
+async def test_out_this_week_button(bot: Bot) -> None:
+    await setup_okrs(bot)
+    await run_tick(bot, MONDAY_9_MADRID)
+    [prompt] = prompts_to(bot, "U1")
+    async with bot.services.db.session() as session:
+        row = await session.scalar(select(Prompt).where(Prompt.user_id == "U1"))
+        assert row is not None
+        prompt_id = row.id
+    response = await bot.sender.action(
+        "checkin_skip", str(prompt_id), user_id="U1", channel_id="DU1", message_ts=prompt["ts"]
+    )
+    assert response.status == 200
+    await bot.slack.wait_for("chat.update")
+    assert "out this week" in json.dumps(bot.slack.messages("DU1")[0]["blocks"])
+    await run_tick(bot, MONDAY_9_MADRID + timedelta(hours=30))
+    assert reminders_to(bot, "U1") == []
+    other = await bot.sender.action(
+        "checkin_skip", str(prompt_id), user_id="U2", channel_id="DU1", message_ts=prompt["ts"]
+    )
+    assert other.status == 200

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +20,7 @@ from storage.models import Alert, CheckIn, KeyResult, Measurement
 from tests.conftest import Bot
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+OKRBOT = str(Path(sys.executable).with_name("okrbot"))
 
 
 async def api(
@@ -321,3 +325,57 @@ async def test_key_result_follows_a_kpi(bot: Bot) -> None:
         count = await session.scalar(select(func.count()).select_from(CheckIn))
     assert kr is not None and kr.current_value == 3.5
     assert list(sources) == ["kpi"] and count == 1
+
+
+async def test_alert_opens_only_after_n_consecutive_abnormal_values(bot: Bot) -> None:
+    await bot.command('add queue "Queue depth" max 100 after 3 channel #growth', command="/kpi")
+    for minutes, value in enumerate([150, 160, 90, 170, 180]):
+        bot.clock.now = T0 + timedelta(minutes=minutes)
+        await bot.command(f"record queue {value}", command="/kpi")
+    assert posts(bot) == [] and await alerts(bot) == []
+    bot.clock.now = T0 + timedelta(minutes=10)
+    await bot.command("record queue 190", command="/kpi")
+    [alert] = await alerts(bot)
+    assert alert.opened_at == T0 + timedelta(minutes=10)
+    assert len(posts(bot)) == 1
+
+
+async def test_two_processes_ingesting_at_once_open_one_alert(bot: Bot, tmp_path: Path) -> None:
+    await bot.command('add latency "p95 latency" max 300 channel #growth', command="/kpi")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OKRBOT_"))}
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET="s",
+        SLACK_API_URL=bot.slack.base_url,
+        DATABASE_URL=bot.services.settings.database_url,
+    )
+    files = []
+    for index in range(2):
+        path = tmp_path / f"part{index}.csv"
+        rows = [
+            f"{(T0 + timedelta(minutes=2 * i + index)).isoformat()},{400 + i}" for i in range(50)
+        ]
+        path.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+        files.append(path)
+    processes = [
+        await asyncio.create_subprocess_exec(
+            OKRBOT,
+            "kpi",
+            "import",
+            str(path),
+            "latency",
+            "--team",
+            "T1",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for path in files
+    ]
+    outputs = await asyncio.gather(*(p.communicate() for p in processes))
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err.decode()
+    assert len(await measurements(bot)) == 100
+    [alert] = await alerts(bot)
+    assert alert.resolved_at is None
+    assert len(posts(bot)) == 1
