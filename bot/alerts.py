@@ -17,10 +17,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot import outbox
-from bot.kpis import open_alert, plan_message
+from bot.kpis import open_alert, plan_message, recent_measurements
 from bot.render import Block, Message, context, escape, header, section
 from bot.services import Services
-from storage.models import Alert, Kpi, Measurement, OutboxMessage
+from storage.models import Alert, Kpi, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -247,15 +247,7 @@ async def _upload_chart(services: Services, row: OutboxMessage) -> None:
         return
     view, alert = found
     async with services.db.session() as session:
-        recent = (
-            await session.execute(
-                select(Measurement.at, Measurement.value)
-                .where(Measurement.kpi_id == alert.kpi_id)
-                .order_by(Measurement.at.desc())
-                .limit(CHART_POINTS)
-            )
-        ).all()
-    points = [(at, value) for at, value in reversed(recent)]
+        points = await recent_measurements(session, alert.kpi_id, CHART_POINTS)
     png = kpi_chart(
         f"{view.kpi_name} ({view.kpi_key})", points, view.low, view.high, view.opened_at
     )

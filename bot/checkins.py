@@ -6,7 +6,6 @@ everything before it writes anything.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.errors import Forbidden, NotFound, UserError
+from bot.grammar import parse_number
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Prompt
 from storage.repository import Repository
@@ -122,14 +122,7 @@ def parse_value(raw: str, key_result: KeyResult) -> float:
         if text in {"0", "1", "0.0", "1.0"}:
             return float(text)
         raise UserError(f"{label} is done or not: answer `done` or `not done` (or 1 / 0)")
-    cleaned = text.rstrip("%").replace(",", "").replace("_", "")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        raise UserError(f"{label} needs a number, not `{raw.strip()}`") from None
-    if not math.isfinite(value):
-        raise UserError(f"{label} needs a finite number, not `{raw.strip()}`")
-    return value
+    return parse_number(raw, label)
 
 
 def validate_confidence(confidence: int | None) -> int | None:

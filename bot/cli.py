@@ -7,12 +7,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.errors import UserError
+
+if TYPE_CHECKING:
+    from bot.services import Services
 from storage.db import DatabaseUrlError
 
 T = TypeVar("T")
@@ -38,6 +41,20 @@ def _run(coroutine_factory: Callable[[], Awaitable[T]]) -> T:
         _fail(exc.message if isinstance(exc, UserError) else str(exc))
     except OSError as exc:
         _fail(f"cannot reach the database or network: {exc}")
+
+
+def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Build the services, run `work`, and close them, with errors as one-line messages."""
+    from bot.services import build_services
+
+    async def run() -> T:
+        services = build_services(settings)
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    return _run(run)
 
 
 def _migrate(settings: Settings) -> None:
@@ -109,20 +126,15 @@ def tick(at: str | None) -> None:
     """Do all work due as of an instant (prompts, reminders, digests) once, then exit."""
     from bot.clock import utc_now
     from bot.jobs import tick as run_tick
-    from bot.services import build_services
 
     settings = _settings()
     now = _parse_instant(at) if at is not None else utc_now()
     _migrate(settings)
 
-    async def go() -> str:
-        services = build_services(settings)
-        try:
-            return (await run_tick(services, now)).summary()
-        finally:
-            await services.close()
+    async def go(services: Services) -> str:
+        return (await run_tick(services, now)).summary()
 
-    click.echo(_run(go), err=True)
+    click.echo(_with_services(settings, go), err=True)
 
 
 def _team_option(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -139,7 +151,6 @@ def _team_option(function: Callable[..., Any]) -> Callable[..., Any]:
 @_team_option
 def import_command(file: Path, team: str | None) -> None:
     """Create or update objectives, key results, KPIs and the schedule from YAML."""
-    from bot.services import build_services
     from bot.yaml_io import import_yaml, load_document, validate
 
     settings = _settings()
@@ -154,42 +165,33 @@ def import_command(file: Path, team: str | None) -> None:
         _fail(f"{file}: cannot be read ({exc.strerror or exc})")
     _migrate(settings)
 
-    async def go() -> str:
-        services = build_services(settings)
+    async def go(services: Services) -> str:
+        # A new --team is created by the import's own transaction, so a failed
+        # import leaves nothing behind.
+        team_id = await resolve_team(services, team, create=False)
         try:
-            # A new --team is created by the import's own transaction, so a failed
-            # import leaves nothing behind.
-            team_id = await resolve_team(services, team, create=False)
-            try:
-                report = await import_yaml(services, team_id, document, services.clock())
-            except UserError as exc:
-                raise UserError(f"{file}: {exc.message}") from None
-        finally:
-            await services.close()
+            report = await import_yaml(services, team_id, document, services.clock())
+        except UserError as exc:
+            raise UserError(f"{file}: {exc.message}") from None
         return report.summary()
 
-    click.echo(_run(go), err=True)
+    click.echo(_with_services(settings, go), err=True)
 
 
 @main.command("export")
 @_team_option
 def export_command(team: str | None) -> None:
     """Print the workspace's objectives, key results, KPIs and schedule as YAML."""
-    from bot.services import build_services
     from bot.yaml_io import export_yaml
 
     settings = _settings()
     _migrate(settings)
 
-    async def go() -> str:
-        services = build_services(settings)
-        try:
-            team_id = await resolve_team(services, team)
-            return await export_yaml(services, team_id)
-        finally:
-            await services.close()
+    async def go(services: Services) -> str:
+        team_id = await resolve_team(services, team)
+        return await export_yaml(services, team_id)
 
-    click.echo(_run(go), nl=False)
+    click.echo(_with_services(settings, go), nl=False)
 
 
 async def resolve_team(services: Any, team: str | None, *, create: bool = True) -> str:
@@ -222,20 +224,15 @@ def token() -> None:
 def token_create(name: str, team: str | None) -> None:
     """Create a token; it is printed once, alone on the last line (only its hash is kept)."""
     from bot.api_tokens import create_token
-    from bot.services import build_services
 
     settings = _settings()
     _migrate(settings)
 
-    async def go() -> tuple[str, str]:
-        services = build_services(settings)
-        try:
-            team_id = await resolve_team(services, team)
-            return team_id, await create_token(services.db, team_id, name, services.clock())
-        finally:
-            await services.close()
+    async def go(services: Services) -> tuple[str, str]:
+        team_id = await resolve_team(services, team)
+        return team_id, await create_token(services.db, team_id, name, services.clock())
 
-    team_id, value = _run(go)
+    team_id, value = _with_services(settings, go)
     click.echo(f"API token {name!r} for workspace {team_id} (shown only now; store it safely):")
     click.echo(value)
 
@@ -246,21 +243,16 @@ def token_create(name: str, team: str | None) -> None:
 def token_revoke(name: str, team: str | None) -> None:
     """Revoke the active token called NAME: requests with it get 401 from now on."""
     from bot.api_tokens import revoke_token
-    from bot.services import build_services
 
     settings = _settings()
     _migrate(settings)
 
-    async def go() -> str:
-        services = build_services(settings)
-        try:
-            team_id = await resolve_team(services, team)
-            await revoke_token(services.db, team_id, name, services.clock())
-            return f"revoked token {name!r} of workspace {team_id}"
-        finally:
-            await services.close()
+    async def go(services: Services) -> str:
+        team_id = await resolve_team(services, team)
+        await revoke_token(services.db, team_id, name, services.clock())
+        return f"revoked token {name!r} of workspace {team_id}"
 
-    click.echo(_run(go), err=True)
+    click.echo(_with_services(settings, go), err=True)
 
 
 from bot.cli_kpi import kpi  # noqa: E402
@@ -279,7 +271,6 @@ def kpi_import(file: Path, key: str, team: str | None) -> None:
     from bot import alerts
     from bot.detection import parse_history_csv
     from bot.kpis import points_from
-    from bot.services import build_services
 
     settings = _settings()
     try:
@@ -290,25 +281,21 @@ def kpi_import(file: Path, key: str, team: str | None) -> None:
         _fail(f"{file}: {exc}")
     _migrate(settings)
 
-    async def go() -> str:
-        services = build_services(settings)
-        try:
-            team_id = await resolve_team(services, team)
-            now = services.clock()
-            stored = 0
-            points = points_from(rows)
-            for start in range(0, len(points), 10_000):
-                result = await services.kpis.ingest(
-                    team_id, key, points[start : start + 10_000], "import", now
-                )
-                stored += result.stored
-            if services.settings.slack_bot_token:
-                await alerts.deliver(services, now)
-            return f"stored {stored} measurements for {key}"
-        finally:
-            await services.close()
+    async def go(services: Services) -> str:
+        team_id = await resolve_team(services, team)
+        now = services.clock()
+        stored = 0
+        points = points_from(rows)
+        for start in range(0, len(points), 10_000):
+            result = await services.kpis.ingest(
+                team_id, key, points[start : start + 10_000], "import", now
+            )
+            stored += result.stored
+        if services.settings.slack_bot_token:
+            await alerts.deliver(services, now)
+        return f"stored {stored} measurements for {key}"
 
-    click.echo(_run(go), err=True)
+    click.echo(_with_services(settings, go), err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -217,20 +217,13 @@ class KpiService:
                 )
                 or 0
             )
-            history = (
-                await session.execute(
-                    select(Measurement.at, Measurement.value)
-                    .where(Measurement.kpi_id == kpi.id)
-                    .order_by(Measurement.at.desc())
-                    .limit(max(recent, 1))
-                )
-            ).all()
+            history = await recent_measurements(session, kpi.id, max(recent, 1))
             alerts = (
                 await session.scalars(
                     select(Alert).where(Alert.kpi_id == kpi.id, Alert.resolved_at.is_(None))
                 )
             ).all()
-        return kpi_summary(kpi, count, [(at, value) for at, value in reversed(history)], alerts)
+        return kpi_summary(kpi, count, history, alerts)
 
     async def summaries(self, team_id: str) -> list[dict[str, Any]]:
         """Every KPI of the workspace with its latest value and state, in three queries."""
@@ -331,18 +324,23 @@ async def _upsert(
         await session.execute(statement, rows[start : start + 2_000])
 
 
+async def recent_measurements(
+    session: AsyncSession, kpi_id: int, limit: int
+) -> list[tuple[datetime, float]]:
+    """The newest `limit` measurements of a KPI, oldest first."""
+    rows = await session.execute(
+        select(Measurement.at, Measurement.value)
+        .where(Measurement.kpi_id == kpi_id)
+        .order_by(Measurement.at.desc())
+        .limit(limit)
+    )
+    return [(at, value) for at, value in reversed(rows.all())]
+
+
 async def replay_detector(session: AsyncSession, kpi: Kpi) -> None:
     """Rebuild the detector from recent history after its rules changed."""
-    recent = (
-        await session.execute(
-            select(Measurement.at, Measurement.value)
-            .where(Measurement.kpi_id == kpi.id)
-            .order_by(Measurement.at.desc())
-            .limit(REPLAY_LIMIT)
-        )
-    ).all()
     detector = Detector(detector_config(kpi))
-    for at, value in reversed(recent):
+    for at, value in await recent_measurements(session, kpi.id, REPLAY_LIMIT):
         detector.update(at, value)
     kpi.detector_state = json.dumps(detector.state())
 

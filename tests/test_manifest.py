@@ -76,7 +76,12 @@ def test_commands_match_code_and_are_escaped() -> None:
     commands = load_manifest()["features"]["slash_commands"]
     assert sorted(c["command"] for c in commands) == sorted(SLASH_COMMANDS)
     assert all(c["should_escape"] is True for c in commands)
-    registered = set(re.findall(r'app\.command\("(/[a-z]+)"\)', source_text()))
+    registered = set(
+        re.findall(
+            r'(?:app\.command\(|register_slash_command\(\s*app,\s*services,\s*)"(/[a-z]+)"',
+            source_text(),
+        )
+    )
     assert registered == set(SLASH_COMMANDS)
 
 

@@ -1,11 +1,10 @@
-"""`/kpi`: parse errors and help in the ack; the work after it, answered via `respond`."""
+"""`/kpi`: KPI definitions, measurements, list and show (see `handlers.commands.slash`)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp
 
 from bot import alerts
 from bot import kpi_commands as cmd
@@ -14,54 +13,18 @@ from bot.kpis import Point
 from bot.okrs import Actor
 from bot.render_kpis import render_kpi_list, render_kpi_show
 from bot.services import Services
-
-log = logging.getLogger(__name__)
-
-
-def _parse(text: str) -> cmd.KpiCommand | UserError:
-    try:
-        return cmd.parse_kpi_command(text)
-    except UserError as exc:
-        return exc
+from handlers.commands.slash import register_slash_command
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    async def acknowledge(ack: AsyncAck, command: dict[str, Any]) -> None:
-        parsed = _parse(command.get("text", ""))
-        if isinstance(parsed, UserError):
-            services.metrics.commands.labels("/kpi", "user_error").inc()
-            await ack(response_type="ephemeral", text=parsed.render())
-        elif isinstance(parsed, cmd.KpiHelp):
-            await ack(response_type="ephemeral", text=cmd.HELP_TEXT)
-        else:
-            await ack()
-
-    async def run(command: dict[str, Any], respond: AsyncRespond) -> None:
-        parsed = _parse(command.get("text", ""))
-        if isinstance(parsed, UserError | cmd.KpiHelp):
-            return
-        actor = Actor(command["team_id"], command["user_id"], command.get("channel_id"))
-        try:
-            reply = await execute(services, actor, parsed)
-        except UserError as exc:
-            services.metrics.commands.labels("/kpi", "user_error").inc()
-            await respond(response_type="ephemeral", text=exc.render(), replace_original=False)
-            return
-        except Exception:
-            services.metrics.commands.labels("/kpi", "error").inc()
-            log.exception("kpi command failed", extra={"team_id": actor.team_id})
-            await respond(
-                response_type="ephemeral",
-                text=":x: Something went wrong on our side; nothing was changed. Please try again.",
-            )
-            return
-        services.metrics.commands.labels("/kpi", "ok").inc()
-        await respond(**reply)
-
-    app.command("/kpi")(ack=acknowledge, lazy=[run])
+    register_slash_command(
+        app, services, "/kpi", cmd.parse_kpi_command, cmd.KpiHelp, cmd.HELP_TEXT, execute
+    )
 
 
-async def execute(services: Services, actor: Actor, command: cmd.KpiCommand) -> dict[str, Any]:
+async def execute(
+    services: Services, actor: Actor, command: cmd.KpiCommand, payload: dict[str, Any]
+) -> dict[str, Any]:
     now = services.clock()
     kpis = services.kpis
     match command:

@@ -1,76 +1,32 @@
-"""`/okr`: parse and answer bad input inside the ack; do the work after it.
+"""`/okr`: objectives, key results, status, check-ins and the schedule.
 
-The ack carries parse errors and help (pure and instant), so an invalid
-command never reaches the channel; valid commands are acked empty and
-answered through `respond` by a lazy listener, well within Slack's 3 s.
+Acknowledging, errors and replies follow `handlers.commands.slash`.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp
 
 from bot import okr_commands as cmd
 from bot.checkin_flow import lines_for, open_prompt, skip_current_period
-from bot.errors import UserError
 from bot.okrs import Actor, Done
 from bot.render import render_status
 from bot.render_checkins import checkin_modal
 from bot.services import Services
 from bot.status import build_status
-
-log = logging.getLogger(__name__)
-
-
-def _parse(text: str) -> cmd.OkrCommand | UserError:
-    try:
-        return cmd.parse_okr_command(text)
-    except UserError as exc:
-        return exc
+from handlers.commands.slash import register_slash_command
 
 
 def register(app: AsyncApp, services: Services) -> None:
-    async def acknowledge(ack: AsyncAck, command: dict[str, Any]) -> None:
-        parsed = _parse(command.get("text", ""))
-        if isinstance(parsed, UserError):
-            services.metrics.commands.labels("/okr", "user_error").inc()
-            await ack(response_type="ephemeral", text=parsed.render())
-        elif isinstance(parsed, cmd.Help):
-            await ack(response_type="ephemeral", text=cmd.HELP_TEXT)
-        else:
-            await ack()
-
-    async def run(command: dict[str, Any], respond: AsyncRespond) -> None:
-        parsed = _parse(command.get("text", ""))
-        if isinstance(parsed, UserError | cmd.Help):
-            return
-        actor = Actor(command["team_id"], command["user_id"], command.get("channel_id"))
-        name = type(parsed).__name__
-        try:
-            reply = await execute(services, actor, parsed, command.get("trigger_id"))
-        except UserError as exc:
-            services.metrics.commands.labels("/okr", "user_error").inc()
-            await respond(response_type="ephemeral", text=exc.render(), replace_original=False)
-            return
-        except Exception:
-            services.metrics.commands.labels("/okr", "error").inc()
-            log.exception("okr command failed", extra={"team_id": actor.team_id, "command": name})
-            await respond(
-                response_type="ephemeral",
-                text=":x: Something went wrong on our side; nothing was changed. Please try again.",
-            )
-            return
-        services.metrics.commands.labels("/okr", "ok").inc()
-        if reply:
-            await respond(**reply)
-
-    app.command("/okr")(ack=acknowledge, lazy=[run])
+    register_slash_command(
+        app, services, "/okr", cmd.parse_okr_command, cmd.Help, cmd.HELP_TEXT, execute
+    )
 
 
 async def execute(
-    services: Services, actor: Actor, command: cmd.OkrCommand, trigger_id: str | None = None
+    services: Services, actor: Actor, command: cmd.OkrCommand, payload: dict[str, Any]
 ) -> dict[str, Any]:
     """Run a parsed command; returns the keyword arguments for `respond`."""
     now = services.clock()
@@ -113,6 +69,8 @@ async def execute(
             prompt = await open_prompt(services, actor.team_id, actor.user_id, now)
             metadata = {"prompt": prompt.id if prompt else None, "krs": [n.number for n in lines]}
             client = await services.clients.for_team(actor.team_id)
-            await client.views_open(trigger_id=trigger_id, view=checkin_modal(lines, metadata))
+            await client.views_open(
+                trigger_id=payload["trigger_id"], view=checkin_modal(lines, metadata)
+            )
             return {}
     return {"response_type": "ephemeral", "text": done.message}

@@ -1,0 +1,75 @@
+"""The shape every slash command shares: answer bad input and help inside the ack,
+acknowledge the rest empty within Slack's 3 s, and do the work in a lazy listener that
+replies through `respond`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+
+from bot.errors import UserError
+from bot.okrs import Actor
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+C = TypeVar("C")
+Execute = Callable[[Services, Actor, C, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+FAILED = ":x: Something went wrong on our side; nothing was changed. Please try again."
+
+
+def register_slash_command(
+    app: AsyncApp,
+    services: Services,
+    name: str,
+    parse: Callable[[str], C],
+    help_type: type,
+    help_text: str,
+    execute: Execute[C],
+) -> None:
+    """Register `name` with `parse` (pure, may raise UserError) and `execute` (the work)."""
+
+    def parsed(text: str) -> C | UserError:
+        try:
+            return parse(text)
+        except UserError as exc:
+            return exc
+
+    async def acknowledge(ack: AsyncAck, command: dict[str, Any]) -> None:
+        result = parsed(command.get("text", ""))
+        if isinstance(result, UserError):
+            services.metrics.commands.labels(name, "user_error").inc()
+            await ack(response_type="ephemeral", text=result.render())
+        elif isinstance(result, help_type):
+            await ack(response_type="ephemeral", text=help_text)
+        else:
+            await ack()
+
+    async def run(command: dict[str, Any], respond: AsyncRespond) -> None:
+        result = parsed(command.get("text", ""))
+        if isinstance(result, UserError | help_type):
+            return
+        actor = Actor(command["team_id"], command["user_id"], command.get("channel_id"))
+        try:
+            reply = await execute(services, actor, result, command)
+        except UserError as exc:
+            services.metrics.commands.labels(name, "user_error").inc()
+            await respond(response_type="ephemeral", text=exc.render(), replace_original=False)
+            return
+        except Exception:
+            services.metrics.commands.labels(name, "error").inc()
+            log.exception(
+                "command failed",
+                extra={"team_id": actor.team_id, "command": name, "kind": type(result).__name__},
+            )
+            await respond(response_type="ephemeral", text=FAILED)
+            return
+        services.metrics.commands.labels(name, "ok").inc()
+        if reply:
+            await respond(**reply)
+
+    app.command(name)(ack=acknowledge, lazy=[run])
