@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,7 +56,7 @@ def detector_config(kpi: Kpi) -> DetectorConfig:
     )
 
 
-def _insert(session: AsyncSession, model: type) -> Any:
+def _insert(session: AsyncSession, model: Any) -> Any:
     module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     return module.insert(model)
 
@@ -279,22 +279,22 @@ class KpiService:
             latest[point.at] = point
         unique = sorted(latest.values(), key=lambda p: p.at)
         async with self.db.session() as session:
+            # A no-op UPDATE that returns the row takes its lock in one statement.
             locked = await session.execute(
                 update(Kpi)
                 .where(Kpi.team_id == team_id, Kpi.key == key)
                 .values(updated_at=Kpi.updated_at)
-                .returning(Kpi.id)
-                .execution_options(synchronize_session=False)
+                .returning(Kpi)
+                .execution_options(synchronize_session=False, populate_existing=True)
             )
-            kpi_id = locked.scalar_one_or_none()
-            if kpi_id is None:
+            kpi = locked.scalar_one_or_none()
+            if kpi is None:
                 raise NotFound(f"there is no KPI `{key}` in this workspace")
-            kpi = await session.get(Kpi, kpi_id, populate_existing=True)
-            assert kpi is not None
-            await _upsert(session, team_id, kpi_id, unique, source)
-            result = IngestResult(stored=len(unique), kpi_id=kpi_id)
+            kpi_id = kpi.id
             last = kpi.last_measurement_at
             fresh = [p for p in unique if last is None or p.at > last]
+            await _store(session, team_id, kpi_id, unique, fresh, source)
+            result = IngestResult(stored=len(unique), kpi_id=kpi_id)
             if not fresh:
                 return result
             detector = Detector(
@@ -308,20 +308,45 @@ class KpiService:
         return result
 
 
-async def _upsert(
-    session: AsyncSession, team_id: str, kpi_id: int, points: list[Point], source: str
+async def _store(
+    session: AsyncSession,
+    team_id: str,
+    kpi_id: int,
+    points: list[Point],
+    fresh: list[Point],
+    source: str,
 ) -> None:
-    rows = [
-        {"team_id": team_id, "kpi_id": kpi_id, "at": p.at, "value": p.value, "source": source}
-        for p in points
-    ]
-    for start in range(0, len(rows), 2_000):
-        statement = _insert(session, Measurement)
+    """Insert the points newer than any stored one; upsert the rest (replacing values).
+
+    Newer points cannot conflict: the KPI's row lock is held and `last_measurement_at`
+    is the newest stored time, so they take the cheaper plain INSERT.
+    """
+    newer = {p.at for p in fresh}
+
+    def rows(selected: list[Point]) -> list[dict[str, Any]]:
+        return [
+            {"team_id": team_id, "kpi_id": kpi_id, "at": p.at, "value": p.value, "source": source}
+            for p in selected
+        ]
+
+    # Core statements on the session's connection: the ORM's bulk path costs twice as much.
+    connection = await session.connection()
+    table: Any = Measurement.__table__
+    for chunk in _chunks(rows(fresh), 5_000):
+        await connection.execute(insert(table), chunk)
+    older = rows([p for p in points if p.at not in newer])
+    for chunk in _chunks(older, 2_000):
+        statement = _insert(session, table)
         statement = statement.on_conflict_do_update(
             index_elements=["kpi_id", "at"],
             set_={"value": statement.excluded.value, "source": statement.excluded.source},
         )
-        await session.execute(statement, rows[start : start + 2_000])
+        await connection.execute(statement, chunk)
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 async def recent_measurements(
@@ -361,7 +386,13 @@ async def _apply_alerts(
     result: IngestResult,
 ) -> None:
     """Turn the detector's verdicts into at most one open alert per KPI."""
-    no_data = await open_alert(session, kpi.id, "no_data")
+    open_alerts = {
+        alert.kind: alert
+        for alert in await session.scalars(
+            select(Alert).where(Alert.kpi_id == kpi.id, Alert.resolved_at.is_(None))
+        )
+    }
+    no_data = open_alerts.get("no_data")
     if no_data is not None:
         no_data.resolved_at = now
         await plan_message(
@@ -374,7 +405,7 @@ async def _apply_alerts(
             now,
         )
         result.planned_messages += 1
-    current = await open_alert(session, kpi.id, "range")
+    current = open_alerts.get("range")
     final = evaluations[-1]
     if current is None and final.alert_open:
         opened_index = max(i for i, e in enumerate(evaluations) if e.opened or i == 0)
