@@ -240,7 +240,7 @@ def after_send(services: Services) -> outbox.AfterSend:
 
 async def _upload_chart(services: Services, row: OutboxMessage) -> None:
     """The recent history with the range shaded, as the first reply in the alert's thread."""
-    from bot.charts import kpi_chart
+    from bot.charts import kpi_chart  # matplotlib loads slowly: only when charting
 
     found = await alert_view(services, row.ref_id or 0)
     if found is None or row.channel_id is None or row.message_ts is None:

@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from bot import outbox
+from bot.checkins import Recorded, describe
 from bot.errors import Forbidden, NotFound, UserError
 from bot.progress import Measure, objective_progress, progress
 from bot.prompts import (
     WEEK,
     digest_period,
+    due_prompts,
     load_schedules,
     parse_slot_key,
     plan_digests,
@@ -39,8 +41,6 @@ log = logging.getLogger(__name__)
 
 
 def _line(kr: KeyResult, recorded: CheckIn | None, latest: CheckIn | None) -> KeyResultLine:
-    from bot.checkins import Recorded, describe
-
     summary = None
     if recorded is not None:
         summary = describe(
@@ -158,8 +158,6 @@ async def skip_current_period(services: Services, team_id: str, user_id: str, no
     if current is not None and current.answered_at is None:
         await skip_prompt(services, team_id, user_id, current.id, now)
         return "This week's check-in is skipped: no reminder, and you won't be listed as missing."
-    from bot.prompts import due_prompts
-
     due = [d for d in await due_prompts(services, team_id, now + WEEK) if d.user_id == user_id]
     if not due:
         raise UserError("you have no check-in coming up to skip (you own no active key results)")

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.errors import Forbidden, NotFound, UserError
 from bot.grammar import parse_number
+from bot.render import value_with_unit
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Prompt
 from storage.repository import Repository
@@ -302,8 +303,6 @@ async def _open_prompt_id(repo: Repository, user_id: str, now: datetime) -> int 
 
 
 def describe(recorded: Recorded) -> str:
-    from bot.render import value_with_unit
-
     parts = [f"*KR-{recorded.key_result_number}* {recorded.title}"]
     if recorded.value is not None:
         parts.append(value_with_unit(recorded.value, recorded.unit))

@@ -75,13 +75,14 @@ timestamp and wants it to count should rebuild the state by replaying history.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import math
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 __all__ = [
@@ -93,13 +94,16 @@ __all__ = [
     "format_backtest_csv",
 ]
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 1: no "settle" (migrated on load)
 DAY = 86_400.0
 WEEK = 7 * DAY
 MIN_PHASES = 4
 MAX_PHASES = 168
 SEASON_PERIODS_KEPT = 4
 SEASON_POINTS_WANTED = 192  # short periods keep more of them (up to 8) for steadier profiles
+RECHECK_PERIODS = 2  # periods between seasonal checks once adopted or the buffer is full
+SETTLE_POINTS = 64  # forecast errors after adoption before the error scale is trusted
+SETTLE_INFLATION = 0.2  # the scale's widening right after adoption, fading over them
 CADENCE_SAMPLES = 9
 MIN_LEARNING = 3
 MIN_SCALE_SAMPLES = 8
@@ -202,6 +206,28 @@ class Evaluation:
 
 
 _Step = tuple[float, bool, float | None, float | None, bool, bool, bool, bool]
+_Point = tuple[float, float, int]
+_SET = tuple(getattr(Evaluation, f.name).__set__ for f in fields(Evaluation))
+_new_object = object.__new__
+
+
+def _evaluation(step: _Step) -> Evaluation:
+    """`Evaluation(*step)` in half the time: a frozen dataclass's __init__ goes through
+    object.__setattr__ for each field, the slots' own setters straight to the slot."""
+    score, abnormal, low, high, opened, resolved, alert_open, learning = step
+    evaluation = _new_object(Evaluation)
+    set_score, set_abnormal, set_low, set_high, set_opened, set_resolved, set_open, set_learning = (
+        _SET
+    )
+    set_score(evaluation, score)
+    set_abnormal(evaluation, abnormal)
+    set_low(evaluation, low)
+    set_high(evaluation, high)
+    set_opened(evaluation, opened)
+    set_resolved(evaluation, resolved)
+    set_open(evaluation, alert_open)
+    set_learning(evaluation, learning)
+    return evaluation
 
 
 def _epoch(at: datetime) -> float:
@@ -231,6 +257,22 @@ def _trimmed_mean(values: Sequence[float], trim: float = 0.1) -> float:
     return math.fsum(ordered[:keep]) / keep if keep else 0.0
 
 
+def _trimmed_mean_sorted_abs(ordered: Sequence[float], centre: float, trim: float = 0.1) -> float:
+    """`_trimmed_mean` of the distances of sorted `ordered` to `centre` (its median),
+    without sorting them again: the largest distances sit at the two ends."""
+    n = len(ordered)
+    drop = int(n * trim)
+    if n - drop <= 0:
+        return 0.0
+    lo, hi = 0, n - 1
+    for _ in range(drop):  # peel the `drop` largest distances off the ends
+        if centre - ordered[lo] >= ordered[hi] - centre:
+            lo += 1
+        else:
+            hi -= 1
+    return math.fsum([abs(y - centre) for y in ordered[lo : hi + 1]]) / (n - drop)
+
+
 def _season_phases(cadence: float) -> tuple[float, int] | None:
     """(period in seconds, phases per period) worth testing for this cadence, if any."""
     if cadence <= 0:
@@ -250,6 +292,20 @@ def _theil_sen(xs: Sequence[float], ys: Sequence[float]) -> float:
         if xs[j] != xs[i]
     ]
     return _median(slopes) if slopes else 0.0
+
+
+_LOO_SHRINK = [0.0] + [math.sqrt((k - 1) / k) for k in range(1, 17)]
+
+
+def _held_out(values: Sequence[float], j: int) -> float:
+    """The median of sorted `values` without the one at index `j`."""
+    k = len(values)
+    mid = (k - 1) // 2
+    a = values[mid] if mid < j else values[mid + 1]
+    if (k - 1) % 2:
+        return a
+    b = values[mid - 1] if mid - 1 < j else values[mid]
+    return (a + b) * 0.5
 
 
 class Detector:
@@ -307,9 +363,18 @@ class Detector:
         self._phases = 0
         self._bin = 0.0
         self._season: list[float] | None = None
-        self._buf_t: deque[float] = deque()
-        self._buf_y: deque[float] = deque()
+        # Recent measurements (time, value, phase), oldest first; the phase (0 until the
+        # cadence is known) is derived, not saved. Each phase's points and the slopes
+        # between its consecutive ones are kept too, so a seasonal check recomputes no
+        # phase and regroups nothing.
+        self._buf: deque[_Point] = deque()
+        self._bins: list[deque[_Point]] = []
+        self._bin_s: list[deque[float]] = []
+        self._keep = 0
         self._since_check = 0
+        self._window = c.scale_window
+        self._settle_n = min(SETTLE_POINTS, c.scale_window)
+        self._settle = 0  # forecast errors still to come before the scale is trusted
         if state is not None:
             self._load(state)
 
@@ -337,14 +402,16 @@ class Detector:
             "period": self._period,
             "phases": self._phases,
             "season": None if self._season is None else list(self._season),
-            "buf_t": list(self._buf_t),
-            "buf_y": list(self._buf_y),
+            "buf_t": [point[0] for point in self._buf],
+            "buf_y": [point[1] for point in self._buf],
             "since_check": self._since_check,
+            "settle": self._settle,
         }
 
     def _load(self, state: dict[str, Any]) -> None:
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"unsupported detector state version {state.get('v')!r}")
+        version = state.get("v")
+        if version not in (1, STATE_VERSION):
+            raise ValueError(f"unsupported detector state version {version!r}")
         try:
             self._open = bool(state["open"])
             self._streak = int(state["streak"])
@@ -373,13 +440,31 @@ class Detector:
             self._bin = self._period / self._phases if self._phases else 0.0
             season = state["season"]
             self._season = None if season is None else [float(s) for s in season]
-            self._buf_t = deque(float(x) for x in state["buf_t"])
-            self._buf_y = deque(float(x) for x in state["buf_y"])
+            buf_t = [float(x) for x in state["buf_t"]]
+            buf_y = [float(x) for x in state["buf_y"]]
             self._since_check = int(state["since_check"])
+            if version == 1:
+                # Version 1 had no settling after adoption. Seasonality is adopted once
+                # two periods are buffered, so at most n - 2 x phases errors have been
+                # learned since: assume that many (the least widening it may need).
+                since = self._n - 2 * self._phases
+                self._settle = 0 if self._season is None else self._settle_n - since
+            else:
+                self._settle = int(state["settle"])
+            self._settle = min(max(self._settle, 0), self._settle_n)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"corrupt detector state: {exc}") from None
         if self._season is not None and len(self._season) != self._phases:
             raise ValueError("corrupt detector state: season length")
+        if (
+            len(buf_t) != len(buf_y)
+            or (buf_t and (self._n == 0 or buf_t[-1] > self._t_last))
+            or any(b <= a for a, b in zip(buf_t, buf_t[1:], strict=False))
+        ):
+            raise ValueError("corrupt detector state: buffer")
+        if self._phases and not (self._period > 0.0 and MIN_PHASES <= self._phases <= MAX_PHASES):
+            raise ValueError("corrupt detector state: period")
+        self._rebin(zip(buf_t, buf_y, strict=True))
 
     # --------------------------------------------------------------- evaluate
 
@@ -422,7 +507,7 @@ class Detector:
 
     def update(self, at: datetime, value: float) -> Evaluation:
         """Judge one measurement, learn from it, and advance the alert lifecycle."""
-        return Evaluation(*self._step(_epoch(at), float(value)))
+        return _evaluation(self._step(_epoch(at), float(value)))
 
     def _step(self, t: float, x: float) -> _Step:
         if not -VALUE_LIMIT <= x <= VALUE_LIMIT:
@@ -483,9 +568,16 @@ class Detector:
         mid = n // 2
         mad = ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) * 0.5
         scale = _MAD_TO_SIGMA * mad
-        floor = 0.5 * _MEAN_ABS_TO_SIGMA * self._resid_sum / n
-        if floor > scale:
-            scale = floor
+        mean = _MEAN_ABS_TO_SIGMA * self._resid_sum / n
+        settle = self._settle
+        if settle:
+            # Just after seasonality was adopted the errors are mostly estimates from a
+            # few periods: trust the (more efficient) mean as well, and widen a little.
+            if mean > scale:
+                scale = mean
+            scale *= 1.0 + SETTLE_INFLATION * settle / self._settle_n
+        elif 0.5 * mean > scale:
+            scale = 0.5 * mean
         tiny = 1e-9 * (abs(self._level) + 1e-3)
         return scale if scale > tiny else tiny
 
@@ -521,7 +613,7 @@ class Detector:
             self._n = 1
             self._t_last = t
             self._level = x
-            self._buffer(t, x)
+            self._buffer(t, x, self._phase(t) if self._phases else 0)
             return (0.0, False, None, None, False, False, self._open, learning)
 
         # Cadence: the median of recent intervals; `steps` is this interval in cadences.
@@ -550,23 +642,40 @@ class Detector:
         else:
             decay = phi**steps
             tsum = trend * phi * (1.0 - decay) / (1.0 - phi)
+        phases = self._phases
+        p = int((t % self._period) / self._bin + 0.5) % phases if phases else 0
         season = self._season
-        seasonal = season[self._phase(t)] if season is not None else 0.0
+        seasonal = season[p] if season is not None else 0.0
         base = self._level + tsum
         forecast = base + seasonal
         r = x - forecast
+        a = abs(r)
 
-        sorted_resid = self._sorted
-        known = len(sorted_resid) >= MIN_LEARNING - 1
+        resid = self._resid
+        ordered = self._sorted
+        count = len(ordered)
+        known = count >= MIN_LEARNING - 1
         z = 0.0
         scale = 0.0
+        k = self._k
         if known:
-            scale = self._scale()
+            if self._settle:
+                scale = self._scale()
+            else:  # _scale(), inlined for the common case
+                mid = count // 2
+                scale = _MAD_TO_SIGMA * (
+                    ordered[mid] if count % 2 else (ordered[mid - 1] + ordered[mid]) * 0.5
+                )
+                floor = 0.5 * _MEAN_ABS_TO_SIGMA * self._resid_sum / count
+                if floor > scale:
+                    scale = floor
+                tiny = 1e-9 * (abs(self._level) + 1e-3)
+                if scale < tiny:
+                    scale = tiny
             if steps > 1.5:  # uncertainty grows over a gap like a local-level random walk
                 scale *= math.sqrt(1.0 + (steps - 1.0) * self._alpha * self._alpha)
-            z = abs(r) / scale
-        judged = known and len(sorted_resid) >= MIN_SCALE_SAMPLES
-        outlier_point = z > self._k
+            z = a / scale
+        judged = count >= MIN_SCALE_SAMPLES and known
 
         # Drift: a two-sided CUSUM of standardised errors (each capped, so one spike
         # cannot trip it) catches persistent deviations no single value reveals.
@@ -575,32 +684,38 @@ class Detector:
         # the standard deviation of such sums, sqrt((1 + rho) / (1 - rho)).
         up = self._cus_up
         down = self._cus_down
+        kres = self._kres
+        drift_h = self._drift_h
         if judged and not learning:
             u = r / scale
-            kres = self._kres
             if u > kres:
                 u = kres
             elif u < -kres:
                 u = -kres
             prev = self._u_prev
             self._u_prev = u
-            if not outlier_point:
-                self._ac1 += AUTOCORR_RATE * (u * prev - self._ac1)
-                self._ac0 += AUTOCORR_RATE * (u * u - self._ac0)
-            rho = self._ac1 / self._ac0 if self._ac0 > 0.0 else 0.0
+            ac0 = self._ac0
+            ac1 = self._ac1
+            if z <= k:
+                ac1 += AUTOCORR_RATE * (u * prev - ac1)
+                ac0 += AUTOCORR_RATE * (u * u - ac0)
+                self._ac1 = ac1
+                self._ac0 = ac0
+            rho = ac1 / ac0 if ac0 > 0.0 else 0.0
             if rho > 0.0:
                 if rho > MAX_AUTOCORR:
                     rho = MAX_AUTOCORR
                 u /= math.sqrt((1.0 + rho) / (1.0 - rho))
-            up += u - self._drift_k
-            down -= u + self._drift_k
-            up = 0.0 if up < 0.0 else (self._drift_cap if up > self._drift_cap else up)
-            down = 0.0 if down < 0.0 else (self._drift_cap if down > self._drift_cap else down)
+            drift_k = self._drift_k
+            cap = self._drift_cap
+            up += u - drift_k
+            down -= u + drift_k
+            up = 0.0 if up < 0.0 else (cap if up > cap else up)
+            down = 0.0 if down < 0.0 else (cap if down > cap else down)
             self._cus_up = up
             self._cus_down = down
-        drift_h = self._drift_h
         drifting = up > drift_h or down > drift_h
-        outlier = judged and (z > self._k or drifting)
+        outlier = judged and (z > k or drifting)
 
         # Learn: robust (clipped) error correction; outliers only advance the trend.
         if outlier:
@@ -616,14 +731,29 @@ class Detector:
                     psi = -limit
             self._level = base + self._alpha * psi
             self._trend = trend * decay + self._beta * psi
-        self._push_resid(abs(r) if not known else min(abs(r), 2.0 * self._k * scale))
+        # The error joins the scale's window (capped, so one wild value cannot inflate it).
+        if known:
+            cap = 2.0 * k * scale
+            if a > cap:
+                a = cap
+        if len(resid) >= self._window:
+            old = resid.popleft()
+            del ordered[bisect_left(ordered, old)]
+            self._resid_sum -= old
+        resid.append(a)
+        insort(ordered, a)
+        self._resid_sum += a
+        if n % 256 == 0:  # keep the running sum from drifting
+            self._resid_sum = math.fsum(resid)
+        if self._settle:
+            self._settle -= 1
 
         # Sustained same-side deviation: re-estimate level and trend (shift adaptation).
         side = 0
         if judged:
-            if r > 0.0 and (z > self._kres or up > drift_h):
+            if r > 0.0 and (z > kres or up > drift_h):
                 side = 1
-            elif r < 0.0 and (z > self._kres or down > drift_h):
+            elif r < 0.0 and (z > kres or down > drift_h):
                 side = -1
         if side:
             if side != self._run_side:
@@ -641,7 +771,7 @@ class Detector:
 
         self._n = n + 1
         self._t_last = t
-        self._buffer(t, x)
+        self._buffer(t, x, p)
 
         if learning:
             return (0.0, False, None, None, False, False, self._open, True)
@@ -651,10 +781,13 @@ class Detector:
             drift_score = d * d / (d * d + drift_h * drift_h)
             if drift_score > score:
                 score = drift_score
-        abnormal = z > self._k or drifting
-        inner = z < self._kres and not drifting
-        opened, resolved = self._lifecycle(abnormal, score, inner)
-        band = self._k * scale
+        abnormal = z > k or drifting
+        inner = z < kres and not drifting
+        if abnormal or self._open or self._streak or self._cool:
+            opened, resolved = self._lifecycle(abnormal, score, inner)
+        else:  # the common case: nothing open, nothing pending
+            opened = resolved = False
+        band = k * scale
         return (
             score,
             abnormal,
@@ -665,19 +798,6 @@ class Detector:
             self._open,
             False,
         )
-
-    def _push_resid(self, value: float) -> None:
-        resid = self._resid
-        ordered = self._sorted
-        if len(resid) >= self.config.scale_window:
-            old = resid.popleft()
-            del ordered[bisect.bisect_left(ordered, old)]
-            self._resid_sum -= old
-        resid.append(value)
-        bisect.insort(ordered, value)
-        self._resid_sum += value
-        if self._n % 256 == 0:  # keep the running sum from drifting
-            self._resid_sum = math.fsum(resid)
 
     def _rebaseline(self, t: float, scale: float) -> None:
         cadence = self._cadence or 1.0
@@ -694,11 +814,8 @@ class Detector:
         self._level = level
         # Shift the buffered history before the run so the seasonal test sees one level.
         start = self._run_t[0]
-        if self._buf_t and delta:
-            self._buf_y = deque(
-                y + delta if ti < start else y
-                for ti, y in zip(self._buf_t, self._buf_y, strict=True)
-            )
+        if self._buf and delta:
+            self._rebin([(ti, y + delta if ti < start else y) for ti, y, _ in self._buf])
         self._run_t.clear()
         self._run_y.clear()
         self._run_side = 0
@@ -718,80 +835,106 @@ class Detector:
             if self._season is not None:
                 self._season = None
             self._since_check = 0
+            self._rebin([(t, y) for t, y, _ in self._buf])
 
-    def _buffer(self, t: float, x: float) -> None:
-        if not self._phases:
-            if self._n <= CADENCE_SAMPLES + 1:  # keep a little until the cadence is known
-                self._buf_t.append(t)
-                self._buf_y.append(x)
-            elif self._buf_t:
-                self._buf_t.clear()
-                self._buf_y.clear()
-            return
-        self._buf_t.append(t)
-        self._buf_y.append(x)
-        keep = self._season_keep()
-        while len(self._buf_t) > keep:
-            self._buf_t.popleft()
-            self._buf_y.popleft()
-        self._since_check += 1
-        if self._since_check >= self._phases and len(self._buf_t) >= 2 * self._phases:
-            self._since_check = 0
-            self._check_season()
-
-    def _season_keep(self) -> int:
+    def _rebin(self, points: Iterable[tuple[float, float]]) -> None:
+        """Rebuild the buffer from (time, value) pairs, deriving each one's phase."""
         phases = self._phases
-        return max(
+        self._buf = deque()
+        self._bins = [deque() for _ in range(phases)]
+        self._bin_s = [deque() for _ in range(phases)]
+        self._keep = 0
+        if not phases:
+            self._buf.extend((t, y, 0) for t, y in points)
+            return
+        self._keep = max(
             SEASON_PERIODS_KEPT * phases,
             min(2 * SEASON_PERIODS_KEPT * phases, SEASON_POINTS_WANTED),
         )
+        period, width = self._period, self._bin
+        for t, y in points:
+            self._file((t, y, int((t % period) / width + 0.5) % phases))
+
+    def _file(self, point: _Point) -> None:
+        """Add a point (later than any buffered) to the buffer and to its phase's."""
+        self._buf.append(point)
+        t, y, p = point
+        same = self._bins[p]
+        if same:
+            t0, y0, _ = same[-1]
+            self._bin_s[p].append((y - y0) / (t - t0))
+        same.append(point)
+
+    def _buffer(self, t: float, x: float, p: int) -> None:
+        phases = self._phases
+        buf = self._buf
+        if not phases:
+            if self._n <= CADENCE_SAMPLES + 1:  # keep a little until the cadence is known
+                buf.append((t, x, 0))
+            elif buf:
+                buf.clear()
+            return
+        point = (t, x, p)
+        buf.append(point)
+        same = self._bins[p]
+        if same:
+            t0, y0, _ = same[-1]
+            self._bin_s[p].append((x - y0) / (t - t0))
+        same.append(point)
+        if len(buf) > self._keep:
+            bins, bin_s = self._bins, self._bin_s
+            while len(buf) > self._keep:
+                old = buf.popleft()[2]
+                bins[old].popleft()
+                if bin_s[old]:
+                    bin_s[old].popleft()
+        self._since_check += 1
+        # Every period while the buffer fills and no seasonality is adopted (so it is
+        # adopted as soon as two periods show it); less often after that.
+        every = phases
+        if self._season is not None or len(buf) >= self._keep:
+            every *= RECHECK_PERIODS
+        if self._since_check >= every and len(buf) >= 2 * phases:
+            self._since_check = 0
+            self._check_season()
 
     def _check_season(self) -> None:
         phases = self._phases
-        ts = list(self._buf_t)
-        ys = list(self._buf_y)
-        ph = [self._phase(t) for t in ts]
         # Trend from same-phase pairs one or more periods apart (seasonality cancels).
-        last: dict[int, tuple[float, float]] = {}
-        slopes: list[float] = []
-        for t, y, p in zip(ts, ys, ph, strict=True):
-            prev = last.get(p)
-            if prev is not None and t > prev[0]:
-                slopes.append((y - prev[1]) / (t - prev[0]))
-            last[p] = (t, y)
+        slopes = sorted(chain.from_iterable(self._bin_s))
         if len(slopes) < phases:
             return
-        slope = _median(slopes)
-        t_end = ts[-1]
-        v = [y - slope * (t - t_end) for t, y in zip(ts, ys, strict=True)]
-        bins: list[list[int]] = [[] for _ in range(phases)]
-        for i, p in enumerate(ph):
-            bins[p].append(i)
-        centre = _median(v)
-        flat = _trimmed_mean([abs(y - centre) for y in v])
-        loo = [math.nan] * len(v)
+        slope = _median_sorted(slopes)
+        t_end = self._buf[-1][0]
+        # Per phase: the detrended values (sorted), their median (the profile) and their
+        # leave-one-out errors: each value's distance to the median of the phase's other
+        # values, times sqrt((k - 1) / k). Sorted, the held-out median takes three values.
+        binned = [sorted([y - slope * (t - t_end) for t, y, _ in same]) for same in self._bins]
         profile: list[float | None] = [None] * phases
-        for p, members in enumerate(bins):
-            if not members:
-                continue
-            members.sort(key=v.__getitem__)
-            values = [v[i] for i in members]
-            profile[p] = _median_sorted(values)
+        errors: list[float] = []
+        for p, values in enumerate(binned):
             k = len(values)
             if k < 2:
+                if k:
+                    profile[p] = values[0]
                 continue
-            # Leave-one-out: the median of the phase's other values, without copying.
-            shrink = math.sqrt((k - 1) / k)
+            shrink = _LOO_SHRINK[k] if k < len(_LOO_SHRINK) else math.sqrt((k - 1) / k)
             mid = (k - 1) // 2
-            for j, i in enumerate(members):
-                a = values[mid] if mid < j else values[mid + 1]
-                if (k - 1) % 2:
-                    held_out = a
-                else:
-                    b = values[mid - 1] if mid - 1 < j else values[mid]
-                    held_out = (a + b) * 0.5
-                loo[i] = abs(values[j] - held_out) * shrink
-        errors = [e for e in loo if e == e]
+            m = values[mid]
+            if k % 2:
+                profile[p] = m
+                below = (values[mid + 1] + m) * 0.5
+                above = (m + values[mid - 1]) * 0.5
+                errors += [(below - y) * shrink for y in values[:mid]]
+                errors.append(abs(m - (values[mid + 1] + values[mid - 1]) * 0.5) * shrink)
+                errors += [(y - above) * shrink for y in values[mid + 1 :]]
+            else:
+                hi = values[mid + 1]
+                profile[p] = (m + hi) / 2.0
+                errors += [(hi - y) * shrink for y in values[: mid + 1]]
+                errors += [(y - m) * shrink for y in values[mid + 1 :]]
+        v = sorted(chain.from_iterable(binned))
+        flat = _trimmed_mean_sorted_abs(v, _median_sorted(v))
         if len(errors) < phases or flat <= 0.0:
             return
         ratio = _trimmed_mean(errors) / flat
@@ -805,24 +948,45 @@ class Detector:
         season = [s - mean for s in season]
         self._season = season
         if not was:  # re-anchor the level on the deseasonalised recent history
-            recent = range(max(0, len(v) - phases), len(v))
-            self._level = _median([v[i] - season[ph[i]] for i in recent])
-            self._trend = slope * self._cadence
-            window = self.config.scale_window
-            fresh = [e for e in loo if e == e][-window:]
-            self._resid = deque(fresh)
-            self._sorted = sorted(fresh)
-            self._resid_sum = math.fsum(fresh)
-            self._run_t.clear()
-            self._run_y.clear()
-            self._run_side = 0
-            self._cus_up = self._cus_down = 0.0
+            self._adopt(season, slope, binned)
+
+    def _adopt(self, season: list[float], slope: float, binned: list[list[float]]) -> None:
+        """Seasonality switched on: re-anchor the level and trend, restart the errors."""
+        buf = self._buf
+        t_end = buf[-1][0]
+        recent = list(buf)[-self._phases :]
+        self._level = _median([y - slope * (t - t_end) - season[p] for t, y, p in recent])
+        self._trend = slope * self._cadence
+        # The errors restart from the held-out ones (time order): each point's distance
+        # to the median of its phase's other values. Those forecast with a profile from
+        # k - 1 values, the live model with k: their variance is scaled by
+        # (1 + 1/k) / (1 + 1/(k - 1)).
+        shrink = [math.sqrt(1.0 - 1.0 / (k * k)) if k else 0.0 for k in map(len, binned)]
+        dated: list[float] = []
+        for t, y, p in buf:
+            values = binned[p]
+            if len(values) >= 2:
+                w = y - slope * (t - t_end)
+                dated.append(abs(w - _held_out(values, bisect_left(values, w))) * shrink[p])
+        window = self.config.scale_window
+        fresh = dated[-window:]
+        self._resid = deque(fresh)
+        self._sorted = sorted(fresh)
+        self._resid_sum = math.fsum(fresh)
+        self._run_t.clear()
+        self._run_y.clear()
+        self._run_side = 0
+        self._cus_up = self._cus_down = 0.0
+        self._settle = self._settle_n
 
     @staticmethod
     def _fill(profile: list[float | None]) -> list[float]:
         """Empty phases take the mean of their nearest filled neighbours (circularly)."""
         n = len(profile)
-        out: list[float] = []
+        out = [value for value in profile if value is not None]
+        if len(out) == n:
+            return out
+        out = []
         for p, value in enumerate(profile):
             if value is not None:
                 out.append(value)

@@ -147,7 +147,7 @@ def objective_heading(objective: ObjectiveView) -> str:
     )
 
 
-def _pack_lines(lines: list[str], limit: int = SECTION_LIMIT) -> list[str]:
+def pack_lines(lines: list[str], limit: int = SECTION_LIMIT) -> list[str]:
     """Group lines into chunks that each fit one section."""
     return ["\n".join(group) for group in _group_lines(lines, limit)]
 

@@ -17,6 +17,7 @@ from bot.render import (
     context,
     escape,
     header,
+    pack_lines,
     percent,
     progress_bar,
     section,
@@ -265,9 +266,7 @@ def render_digest(view: DigestView) -> Message:
             note = f" — “{escape(kr.note)}”" if flagged and kr.note else ""
             status = f" · {STATUSES[kr.status]}" if kr.status in STATUSES else ""
             lines.append(f"{emoji} KR-{kr.number} {escape(kr.title)}:{moved}{status}{note}")
-    from bot.render import _pack_lines
-
-    chunks = _pack_lines(lines)
+    chunks = pack_lines(lines)
     room = MAX_BLOCKS - len(blocks) - 2
     blocks.extend(section(chunk) for chunk in chunks[:room])
     if len(chunks) > room:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.charts import sparkline
-from bot.render import MAX_BLOCKS, Block, Message, _pack_lines, context, escape, header, section
+from bot.render import MAX_BLOCKS, Block, Message, context, escape, header, pack_lines, section
 
 STATE_EMOJI = {
     "ok": ":large_green_circle:",
@@ -55,7 +55,7 @@ def render_kpi_list(summaries: list[dict[str, Any]]) -> Message:
     if not summaries:
         text = 'No KPIs yet. Add one with `/kpi add signup_rate "Signup conversion" min 2 max 5`.'
         return Message(text, [section(text)])
-    chunks = _pack_lines([_line(s) for s in summaries])
+    chunks = pack_lines([_line(s) for s in summaries])
     room = MAX_BLOCKS - 2
     blocks: list[Block] = [header(f"KPIs ({len(summaries)})")]
     blocks += [section(chunk) for chunk in chunks[:room]]

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.directory import Directory
+from bot.errors import NotFound
 from bot.okr_commands import Status
 from bot.progress import (
     Measure,
@@ -119,8 +120,6 @@ async def build_status(
             assert scope.objective_number is not None
             objective = await repo.objective(scope.objective_number)
             if objective is None:
-                from bot.errors import NotFound
-
                 raise NotFound(
                     f"there is no objective O-{scope.objective_number} in this workspace"
                 )

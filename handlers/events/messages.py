@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.checkin_flow import open_prompt
-from bot.checkins import describe, parse_dm_reply
+from bot.checkins import DM_HELP, describe, parse_dm_reply
 from bot.errors import UserError
 from bot.services import Services
 from handlers.actions.checkin import refresh_prompt_message
@@ -64,6 +64,4 @@ async def _matcher(event: dict[str, Any]) -> bool:
 
 
 def _help() -> str:
-    from bot.checkins import DM_HELP
-
     return f":wave: I collect your weekly OKR check-ins. {DM_HELP} Or use `/okr checkin`."
