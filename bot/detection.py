@@ -34,11 +34,17 @@ The normal range
   - seasonality: the sampling interval (cadence) is the median of recent
     intervals; sub-daily cadences are tested for a daily period and cadences of
     about a day for a weekly one (4 to 168 phases, the phase taken from the
-    timestamp, so gaps do not shift it). Every period the buffered history (4
-    to 8 periods) is detrended with seasonal differences, and the seasonal
-    profile (per-phase medians) is used only while it predicts held-out points
-    clearly better than a flat line (leave-one-out mean absolute error, top
-    10% trimmed, below 0.7 x the flat model's to switch on, 0.85 to stay on);
+    timestamp, so gaps do not shift it). Every period while the buffer fills,
+    and every second period once it is full or a profile is in use, the
+    buffered history (4 to 8 periods) is detrended with seasonal differences,
+    and the seasonal profile (per-phase medians) is used only while it
+    predicts held-out points clearly better than a flat line (leave-one-out
+    mean absolute error, top 10% trimmed, below 0.7 x the flat model's to
+    switch on, 0.85 to stay on). When it switches on, the level is re-anchored
+    and the errors restart from the held-out ones -- estimates from as few as
+    two periods, so for the next 64 measurements the scale is at least the
+    mean-based estimate (1.2533 x the mean absolute error) and widened by up to
+    20%, fading as real errors accumulate;
   - level shifts and trend changes: when `adapt_after` consecutive values sit
     on the same side beyond `resolve_threshold` (or drifting), the level and
     trend are re-estimated from those values (Theil-Sen), so the new level
@@ -62,7 +68,8 @@ State
 -----
 `state()` belongs to the config it was built with: when a KPI's rules change,
 rebuild it by replaying recent history. It holds about 128 recent errors and,
-for seasonal cadences, up to 192 recent measurements (a few kB of JSON).
+for seasonal cadences, up to 192 recent measurements (a few kB of JSON). It is
+versioned ("v"); states saved by older versions are migrated when loaded.
 
 Timestamps
 ----------
@@ -82,7 +89,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, islice, pairwise
+from operator import lt
 from typing import Any
 
 __all__ = [
@@ -206,7 +214,6 @@ class Evaluation:
 
 
 _Step = tuple[float, bool, float | None, float | None, bool, bool, bool, bool]
-_Point = tuple[float, float, int]
 _SET = tuple(getattr(Evaluation, f.name).__set__ for f in fields(Evaluation))
 _new_object = object.__new__
 
@@ -257,7 +264,7 @@ def _trimmed_mean(values: Sequence[float], trim: float = 0.1) -> float:
     return math.fsum(ordered[:keep]) / keep if keep else 0.0
 
 
-def _trimmed_mean_sorted_abs(ordered: Sequence[float], centre: float, trim: float = 0.1) -> float:
+def _trimmed_mean_distance(ordered: Sequence[float], centre: float, trim: float = 0.1) -> float:
     """`_trimmed_mean` of the distances of sorted `ordered` to `centre` (its median),
     without sorting them again: the largest distances sit at the two ends."""
     n = len(ordered)
@@ -270,7 +277,9 @@ def _trimmed_mean_sorted_abs(ordered: Sequence[float], centre: float, trim: floa
             lo += 1
         else:
             hi -= 1
-    return math.fsum([abs(y - centre) for y in ordered[lo : hi + 1]]) / (n - drop)
+    mid = n // 2  # ordered[:mid] <= centre <= ordered[mid:]
+    below = [centre - y for y in ordered[lo:mid]]
+    return math.fsum(below + [y - centre for y in ordered[mid : hi + 1]]) / (n - drop)
 
 
 def _season_phases(cadence: float) -> tuple[float, int] | None:
@@ -294,7 +303,7 @@ def _theil_sen(xs: Sequence[float], ys: Sequence[float]) -> float:
     return _median(slopes) if slopes else 0.0
 
 
-_LOO_SHRINK = [0.0] + [math.sqrt((k - 1) / k) for k in range(1, 17)]
+_LOO_SHRINK = [0.0] + [math.sqrt((k - 1) / k) for k in range(1, 17)]  # by values per phase
 
 
 def _held_out(values: Sequence[float], j: int) -> float:
@@ -310,6 +319,60 @@ def _held_out(values: Sequence[float], j: int) -> float:
 
 class Detector:
     """Streaming detector for one KPI; `update()` each measurement in time order."""
+
+    # Slots make the hot path's attribute reads quicker.
+    __slots__ = (
+        "config",
+        "_ac0",
+        "_ac1",
+        "_alpha",
+        "_beta",
+        "_bin",
+        "_bin_s",
+        "_bins",
+        "_buf_t",
+        "_buf_y",
+        "_cadence",
+        "_cool",
+        "_cus_down",
+        "_cus_up",
+        "_deltas",
+        "_drift_cap",
+        "_drift_h",
+        "_drift_k",
+        "_huber",
+        "_inner_hi",
+        "_inner_lo",
+        "_k",
+        "_k2",
+        "_keep",
+        "_kres",
+        "_level",
+        "_min_n",
+        "_n",
+        "_ok",
+        "_open",
+        "_period",
+        "_phases",
+        "_phi",
+        "_resid",
+        "_resid_sum",
+        "_run_side",
+        "_run_t",
+        "_run_y",
+        "_season",
+        "_settle",
+        "_settle_n",
+        "_since_check",
+        "_sorted",
+        "_static",
+        "_streak",
+        "_t_last",
+        "_trend",
+        "_u_prev",
+        "_width",
+        "_window",
+    )
 
     def __init__(self, config: DetectorConfig, state: dict[str, Any] | None = None) -> None:
         self.config = config
@@ -363,12 +426,13 @@ class Detector:
         self._phases = 0
         self._bin = 0.0
         self._season: list[float] | None = None
-        # Recent measurements (time, value, phase), oldest first; the phase (0 until the
-        # cadence is known) is derived, not saved. Each phase's points and the slopes
-        # between its consecutive ones are kept too, so a seasonal check recomputes no
-        # phase and regroups nothing.
-        self._buf: deque[_Point] = deque()
-        self._bins: list[deque[_Point]] = []
+        # Recent measurements (times, values), oldest first. Derived from them and not
+        # saved: each phase's points and the slopes between its consecutive ones, built
+        # at the first seasonal check after a load (or a change) and then kept up to date,
+        # so a check recomputes no phase and regroups nothing.
+        self._buf_t: deque[float] = deque()
+        self._buf_y: deque[float] = deque()
+        self._bins: list[deque[tuple[float, float]]] | None = None
         self._bin_s: list[deque[float]] = []
         self._keep = 0
         self._since_check = 0
@@ -402,8 +466,8 @@ class Detector:
             "period": self._period,
             "phases": self._phases,
             "season": None if self._season is None else list(self._season),
-            "buf_t": [point[0] for point in self._buf],
-            "buf_y": [point[1] for point in self._buf],
+            "buf_t": list(self._buf_t),
+            "buf_y": list(self._buf_y),
             "since_check": self._since_check,
             "settle": self._settle,
         }
@@ -424,7 +488,7 @@ class Detector:
             self._level = float(state["level"])
             self._trend = float(state["trend"])
             window = self.config.scale_window
-            resid = [float(r) for r in state["resid"]][-window:]
+            resid = list(map(float, state["resid"]))[-window:]
             self._resid = deque(resid)
             self._sorted = sorted(resid)
             self._resid_sum = float(state["resid_sum"])
@@ -440,8 +504,8 @@ class Detector:
             self._bin = self._period / self._phases if self._phases else 0.0
             season = state["season"]
             self._season = None if season is None else [float(s) for s in season]
-            buf_t = [float(x) for x in state["buf_t"]]
-            buf_y = [float(x) for x in state["buf_y"]]
+            self._buf_t = buf_t = deque(map(float, state["buf_t"]))
+            self._buf_y = deque(map(float, state["buf_y"]))
             self._since_check = int(state["since_check"])
             if version == 1:
                 # Version 1 had no settling after adoption. Seasonality is adopted once
@@ -457,14 +521,14 @@ class Detector:
         if self._season is not None and len(self._season) != self._phases:
             raise ValueError("corrupt detector state: season length")
         if (
-            len(buf_t) != len(buf_y)
+            len(buf_t) != len(self._buf_y)
             or (buf_t and (self._n == 0 or buf_t[-1] > self._t_last))
-            or any(b <= a for a, b in zip(buf_t, buf_t[1:], strict=False))
+            or not all(map(lt, buf_t, islice(buf_t, 1, None)))  # times only increase
         ):
             raise ValueError("corrupt detector state: buffer")
         if self._phases and not (self._period > 0.0 and MIN_PHASES <= self._phases <= MAX_PHASES):
             raise ValueError("corrupt detector state: period")
-        self._rebin(zip(buf_t, buf_y, strict=True))
+        self._keep = self._season_keep()
 
     # --------------------------------------------------------------- evaluate
 
@@ -814,8 +878,12 @@ class Detector:
         self._level = level
         # Shift the buffered history before the run so the seasonal test sees one level.
         start = self._run_t[0]
-        if self._buf and delta:
-            self._rebin([(ti, y + delta if ti < start else y) for ti, y, _ in self._buf])
+        if self._buf_t and delta:
+            self._buf_y = deque(
+                y + delta if ti < start else y
+                for ti, y in zip(self._buf_t, self._buf_y, strict=True)
+            )
+            self._bins = None
         self._run_t.clear()
         self._run_y.clear()
         self._run_side = 0
@@ -835,81 +903,88 @@ class Detector:
             if self._season is not None:
                 self._season = None
             self._since_check = 0
-            self._rebin([(t, y) for t, y, _ in self._buf])
+            self._bins = None
+            self._keep = self._season_keep()
 
-    def _rebin(self, points: Iterable[tuple[float, float]]) -> None:
-        """Rebuild the buffer from (time, value) pairs, deriving each one's phase."""
+    def _season_keep(self) -> int:
         phases = self._phases
-        self._buf = deque()
-        self._bins = [deque() for _ in range(phases)]
-        self._bin_s = [deque() for _ in range(phases)]
-        self._keep = 0
-        if not phases:
-            self._buf.extend((t, y, 0) for t, y in points)
-            return
-        self._keep = max(
+        return max(
             SEASON_PERIODS_KEPT * phases,
             min(2 * SEASON_PERIODS_KEPT * phases, SEASON_POINTS_WANTED),
         )
-        period, width = self._period, self._bin
-        for t, y in points:
-            self._file((t, y, int((t % period) / width + 0.5) % phases))
 
-    def _file(self, point: _Point) -> None:
-        """Add a point (later than any buffered) to the buffer and to its phase's."""
-        self._buf.append(point)
-        t, y, p = point
-        same = self._bins[p]
-        if same:
-            t0, y0, _ = same[-1]
-            self._bin_s[p].append((y - y0) / (t - t0))
-        same.append(point)
+    def _binned(self) -> list[deque[tuple[float, float]]]:
+        """Each phase's buffered points, oldest first (built when first needed)."""
+        bins = self._bins
+        if bins is None:
+            phases, period, width = self._phases, self._period, self._bin
+            bins = [deque() for _ in range(phases)]
+            for t, y in zip(self._buf_t, self._buf_y, strict=True):
+                bins[int((t % period) / width + 0.5) % phases].append((t, y))
+            # Slopes between consecutive points of a phase (timestamps only increase).
+            self._bin_s = [
+                deque((y1 - y0) / (t1 - t0) for (t0, y0), (t1, y1) in pairwise(same))
+                for same in bins
+            ]
+            self._bins = bins
+        return bins
 
     def _buffer(self, t: float, x: float, p: int) -> None:
         phases = self._phases
-        buf = self._buf
+        buf_t = self._buf_t
+        buf_y = self._buf_y
         if not phases:
             if self._n <= CADENCE_SAMPLES + 1:  # keep a little until the cadence is known
-                buf.append((t, x, 0))
-            elif buf:
-                buf.clear()
+                buf_t.append(t)
+                buf_y.append(x)
+            elif buf_t:
+                buf_t.clear()
+                buf_y.clear()
             return
-        point = (t, x, p)
-        buf.append(point)
-        same = self._bins[p]
-        if same:
-            t0, y0, _ = same[-1]
-            self._bin_s[p].append((x - y0) / (t - t0))
-        same.append(point)
-        if len(buf) > self._keep:
-            bins, bin_s = self._bins, self._bin_s
-            while len(buf) > self._keep:
-                old = buf.popleft()[2]
-                bins[old].popleft()
-                if bin_s[old]:
-                    bin_s[old].popleft()
-        self._since_check += 1
+        buf_t.append(t)
+        buf_y.append(x)
+        bins = self._bins
+        if bins is not None:
+            same = bins[p]
+            if same:
+                t0, y0 = same[-1]
+                self._bin_s[p].append((x - y0) / (t - t0))
+            same.append((t, x))
+        size = len(buf_t)
+        keep = self._keep
+        if size > keep:
+            for _ in range(size - keep):
+                t_old = buf_t.popleft()
+                buf_y.popleft()
+                if bins is not None:
+                    old = int((t_old % self._period) / self._bin + 0.5) % phases
+                    bins[old].popleft()
+                    if self._bin_s[old]:
+                        self._bin_s[old].popleft()
+            size = keep
         # Every period while the buffer fills and no seasonality is adopted (so it is
         # adopted as soon as two periods show it); less often after that.
-        every = phases
-        if self._season is not None or len(buf) >= self._keep:
-            every *= RECHECK_PERIODS
-        if self._since_check >= every and len(buf) >= 2 * phases:
+        since = self._since_check + 1
+        every = phases if size < keep and self._season is None else RECHECK_PERIODS * phases
+        if since >= every and size >= 2 * phases:
             self._since_check = 0
             self._check_season()
+        else:
+            self._since_check = since
 
     def _check_season(self) -> None:
         phases = self._phases
         # Trend from same-phase pairs one or more periods apart (seasonality cancels).
+        bins = self._binned()
         slopes = sorted(chain.from_iterable(self._bin_s))
         if len(slopes) < phases:
             return
         slope = _median_sorted(slopes)
-        t_end = self._buf[-1][0]
+        t_end = self._buf_t[-1]
         # Per phase: the detrended values (sorted), their median (the profile) and their
         # leave-one-out errors: each value's distance to the median of the phase's other
         # values, times sqrt((k - 1) / k). Sorted, the held-out median takes three values.
-        binned = [sorted([y - slope * (t - t_end) for t, y, _ in same]) for same in self._bins]
+        binned = [sorted([y - slope * (t - t_end) for t, y in same]) for same in bins]
         profile: list[float | None] = [None] * phases
         errors: list[float] = []
         for p, values in enumerate(binned):
@@ -934,7 +1009,7 @@ class Detector:
                 errors += [(hi - y) * shrink for y in values[: mid + 1]]
                 errors += [(y - m) * shrink for y in values[mid + 1 :]]
         v = sorted(chain.from_iterable(binned))
-        flat = _trimmed_mean_sorted_abs(v, _median_sorted(v))
+        flat = _trimmed_mean_distance(v, _median_sorted(v))
         if len(errors) < phases or flat <= 0.0:
             return
         ratio = _trimmed_mean(errors) / flat
@@ -952,10 +1027,16 @@ class Detector:
 
     def _adopt(self, season: list[float], slope: float, binned: list[list[float]]) -> None:
         """Seasonality switched on: re-anchor the level and trend, restart the errors."""
-        buf = self._buf
-        t_end = buf[-1][0]
-        recent = list(buf)[-self._phases :]
-        self._level = _median([y - slope * (t - t_end) - season[p] for t, y, p in recent])
+        phases, period, width = self._phases, self._period, self._bin
+        buf_t, buf_y = self._buf_t, self._buf_y
+        t_end = buf_t[-1]
+        start = max(0, len(buf_t) - phases)
+        self._level = _median(
+            [
+                y - slope * (t - t_end) - season[int((t % period) / width + 0.5) % phases]
+                for t, y in zip(islice(buf_t, start, None), islice(buf_y, start, None), strict=True)
+            ]
+        )
         self._trend = slope * self._cadence
         # The errors restart from the held-out ones (time order): each point's distance
         # to the median of its phase's other values. Those forecast with a profile from
@@ -963,7 +1044,8 @@ class Detector:
         # (1 + 1/k) / (1 + 1/(k - 1)).
         shrink = [math.sqrt(1.0 - 1.0 / (k * k)) if k else 0.0 for k in map(len, binned)]
         dated: list[float] = []
-        for t, y, p in buf:
+        for t, y in zip(buf_t, buf_y, strict=True):
+            p = int((t % period) / width + 0.5) % phases
             values = binned[p]
             if len(values) >= 2:
                 w = y - slope * (t - t_end)

@@ -273,6 +273,29 @@ def test_weekly_seasonality_is_learned_from_daily_history() -> None:
     assert opened(evaluations) == [122]
 
 
+def test_no_false_alarms_right_after_seasonality_is_adopted() -> None:
+    # Seasonality switches on after two days; its first errors are estimates from two
+    # periods. Clean streams used to alert there (about 15 in 200 streams).
+    alerts = []
+    for seed in range(200):
+        detector = Detector(LEARNED)
+        values = daily_wave(200, seed=1000 + seed, amplitude=8.0, sigma=1.0)
+        for i, (at, v) in enumerate(zip(times(200), values, strict=True)):
+            if detector.update(at, v).opened:
+                alerts.append((seed, i))
+        assert detector.state()["season"] is not None  # adopted, as the test intends
+    assert len(alerts) <= 2, alerts
+
+
+@pytest.mark.parametrize(("at", "sign"), [(126, 1), (138, -1), (162, 1), (186, -1)])
+def test_off_phase_spike_soon_after_adoption_is_detected(at: int, sign: int) -> None:
+    values = daily_wave(200, seed=2000 + at, amplitude=8.0, sigma=1.0)
+    values[at] += 8.0 * sign  # 8 sigma, off the daily wave
+    evaluations = run(values)
+    assert opened(evaluations) == [at]
+    assert evaluations[at].score > 0.5
+
+
 def test_normal_range_predicts_the_next_evaluation() -> None:
     detector = Detector(LEARNED)
     stamps = times(24 * 10 + 1)
@@ -417,12 +440,63 @@ def test_state_round_trip_on_a_long_seasonal_stream() -> None:
     assert len(json.dumps(detector.state())) < 16_000  # small enough to store per KPI
 
 
+def as_version_1(state: dict[str, object]) -> dict[str, object]:
+    """The layout saved before the post-adoption settling: no "settle" field."""
+    old = {key: value for key, value in state.items() if key != "settle"}
+    old["v"] = 1
+    return json.loads(json.dumps(old))
+
+
+def test_version_1_states_still_load() -> None:
+    values = daily_wave(24 * 20, seed=18)
+    stamps = times(len(values))
+    straight = Detector(LEARNED)
+    expected = [straight.update(at, v) for at, v in zip(stamps, values, strict=True)]
+    first = Detector(LEARNED)
+    for at, v in zip(stamps[:300], values[:300], strict=True):
+        first.update(at, v)
+    saved = first.state()
+    assert saved["v"] == 2 and saved["settle"] == 0  # long settled
+    resumed = Detector(LEARNED, as_version_1(saved))
+    got = [resumed.update(at, v) for at, v in zip(stamps[300:], values[300:], strict=True)]
+    assert got == expected[300:]
+    assert resumed.state() == straight.state()
+
+
+def test_version_1_state_saved_just_after_adoption_settles_again() -> None:
+    values = daily_wave(24 * 6, seed=19, amplitude=8.0, sigma=1.0)
+    stamps = times(len(values))
+    detector = Detector(LEARNED)
+    for at, v in zip(stamps[:60], values[:60], strict=True):
+        detector.update(at, v)
+    saved = detector.state()
+    assert saved["season"] is not None and saved["settle"] > 0
+    migrated = Detector(LEARNED, as_version_1(saved))
+    # At most n - 2 x 24 errors can have been learned since adoption: 12 here.
+    assert migrated.state()["settle"] == saved["settle"] == 64 - 12
+    for at, v in zip(stamps[60:], values[60:], strict=True):
+        assert not migrated.update(at, v).opened
+    assert migrated.state()["settle"] == 0
+    assert Detector(LEARNED, as_version_1(Detector(LEARNED).state())).state()["settle"] == 0
+
+
 def test_corrupt_state_is_refused() -> None:
     with pytest.raises(ValueError):
         Detector(LEARNED, {"v": 999})
     state = Detector(LEARNED).state()
     del state["level"]
     with pytest.raises(ValueError):
+        Detector(LEARNED, state)
+    detector = Detector(LEARNED)
+    for at, v in zip(times(80), daily_wave(80, seed=20), strict=True):
+        detector.update(at, v)
+    state = json.loads(json.dumps(detector.state()))
+    state["buf_t"][5] = state["buf_t"][4]  # the buffer's times must increase
+    with pytest.raises(ValueError, match="corrupt"):
+        Detector(LEARNED, state)
+    state = json.loads(json.dumps(detector.state()))
+    state["phases"] = 2
+    with pytest.raises(ValueError, match="corrupt"):
         Detector(LEARNED, state)
 
 
