@@ -15,6 +15,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.kpis import open_alert, plan_message, recent_measurements
@@ -220,16 +221,20 @@ def renderer(services: Services) -> outbox.Renderer:
     return render
 
 
+async def record_alert_posted(session: AsyncSession, row: OutboxMessage) -> None:
+    """The alert learns its message (for edits and thread replies), with the outbox row."""
+    if row.kind == "alert":
+        await session.execute(
+            update(Alert)
+            .where(Alert.id == row.ref_id)
+            .values(channel_id=row.channel_id, message_ts=row.message_ts)
+        )
+
+
 def after_send(services: Services) -> outbox.AfterSend:
     async def done(row: OutboxMessage) -> None:
         assert row.ref_id is not None
         if row.kind == "alert":
-            async with services.db.session() as session:
-                await session.execute(
-                    update(Alert)
-                    .where(Alert.id == row.ref_id)
-                    .values(channel_id=row.channel_id, message_ts=row.message_ts)
-                )
             await _upload_chart(services, row)
         if row.kind in {"alert", "alert_resolved"}:
             # The episode may have changed while the post was in flight.
@@ -286,7 +291,9 @@ async def refresh_alert_message(services: Services, alert_id: int) -> None:
 
 async def deliver(services: Services, now: datetime, updated: list[int] | None = None) -> None:
     """Send planned alert messages and refresh the messages of changed alerts."""
-    await outbox.deliver(services, now, ALERT_KINDS, renderer(services), after_send(services))
+    await outbox.deliver(
+        services, now, ALERT_KINDS, renderer(services), record_alert_posted, after_send(services)
+    )
     for alert_id in updated or []:
         await refresh_alert_message(services, alert_id)
 

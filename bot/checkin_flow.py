@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox
 from bot.checkins import Recorded, describe
@@ -33,6 +36,7 @@ from bot.render_checkins import (
     render_digest,
     render_prompt,
 )
+from bot.schedule import Schedules
 from bot.services import NoInstallation, Services
 from storage.models import CheckIn, KeyResult, Objective, OutboxMessage, Prompt, Workspace
 from storage.repository import Repository
@@ -73,46 +77,68 @@ def _line(kr: KeyResult, recorded: CheckIn | None, latest: CheckIn | None) -> Ke
     )
 
 
-async def prompt_view(services: Services, team_id: str, prompt_id: int) -> PromptView | None:
+@dataclass(frozen=True)
+class SlotContext:
+    """What decides which key results a prompt lists: loaded once per team and run."""
+
+    schedules: Schedules
+    channel_of_objective: dict[int, str | None]
+
+
+async def slot_context(services: Services, team_id: str) -> SlotContext | None:
+    async with services.db.session() as session:
+        workspace = await session.get(Workspace, team_id)
+        if workspace is None:
+            return None
+        schedules = await load_schedules(session, workspace)
+        rows = await session.execute(
+            select(Objective.id, Objective.channel_id).where(
+                Objective.team_id == team_id, Objective.status == "active"
+            )
+        )
+        return SlotContext(schedules, {row.id: row.channel_id for row in rows})
+
+
+async def prompt_view(
+    services: Services, team_id: str, prompt_id: int, context: SlotContext | None = None
+) -> PromptView | None:
     """The prompt with the owner's key results on its slot that existed when it began."""
+    context = context or await slot_context(services, team_id)
+    if context is None:
+        return None
     async with services.db.session() as session:
         prompt = await session.get(Prompt, prompt_id)
         if prompt is None or prompt.team_id != team_id:
             return None
-        workspace = await session.get(Workspace, team_id)
-        assert workspace is not None
-        schedules = await load_schedules(session, workspace)
         repo = Repository(session, team_id)
         owned = await repo.key_results_owned_by(prompt.user_id)
-        channel_rows = await session.execute(
-            select(Objective.id, Objective.channel_id).where(
-                Objective.id.in_({kr.objective_id for kr in owned})
-            )
-        )
-        channels: dict[int, str | None] = {row.id: row.channel_id for row in channel_rows}
         wanted = parse_slot_key(prompt.slot)
         key_results = [
             kr
             for kr in owned
             if kr.created_at <= prompt.period_start
-            and schedules.for_channel(channels.get(kr.objective_id))[0] == wanted
+            and context.schedules.for_channel(context.channel_of_objective.get(kr.objective_id))[0]
+            == wanted
         ]
-        recorded = {
-            c.key_result_id: c
-            for c in (
-                await session.scalars(
-                    select(CheckIn)
-                    .where(CheckIn.team_id == team_id, CheckIn.prompt_id == prompt_id)
-                    .order_by(CheckIn.created_at)
-                )
-            ).all()
-        }
+        recorded: dict[int, CheckIn] = {}
+        if prompt.answered_at is not None:
+            recorded = {
+                c.key_result_id: c
+                for c in (
+                    await session.scalars(
+                        select(CheckIn)
+                        .where(CheckIn.team_id == team_id, CheckIn.prompt_id == prompt_id)
+                        .order_by(CheckIn.created_at)
+                    )
+                ).all()
+            }
         latest = await repo.latest_check_ins(kr.id for kr in key_results)
     return PromptView(
         prompt_id=prompt.id,
         period_start=prompt.period_start,
         key_results=[_line(kr, recorded.get(kr.id), latest.get(kr.id)) for kr in key_results],
         skipped=prompt.skipped_at is not None,
+        answered=prompt.answered_at is not None,
     )
 
 
@@ -267,44 +293,44 @@ def _measure(kr: KeyResult, value: float | None) -> Measure:
 
 
 def outbox_renderer(services: Services) -> outbox.Renderer:
+    """Renders for one delivery run: each team's slot context is loaded once."""
+    contexts: dict[str, asyncio.Task[SlotContext | None]] = {}
+
     async def render(row: OutboxMessage) -> Message | None:
         if row.kind == "digest":
             digest = await digest_view(services, row)
             return render_digest(digest) if digest else None
         assert row.ref_id is not None
-        view = await prompt_view(services, row.team_id, row.ref_id)
+        if row.team_id not in contexts:
+            contexts[row.team_id] = asyncio.ensure_future(slot_context(services, row.team_id))
+        context = await contexts[row.team_id]
+        view = await prompt_view(services, row.team_id, row.ref_id, context)
         if view is None or view.skipped or not view.key_results:
             return None
         if row.kind == "reminder":
-            async with services.db.session() as session:
-                prompt = await session.get(Prompt, row.ref_id)
-                if prompt is None or prompt.answered_at is not None:
-                    return None  # never remind someone who has answered
+            if view.answered:
+                return None  # never remind someone who has answered
             return render_prompt(view, reminder=True)
         return render_prompt(view)
 
     return render
 
 
-def outbox_after_send(services: Services) -> outbox.AfterSend:
-    async def after_send(row: OutboxMessage) -> None:
-        if row.kind != "prompt" or row.ref_id is None:
-            return
-        async with services.db.session() as session:
-            await session.execute(
-                update(Prompt)
-                .where(Prompt.id == row.ref_id, Prompt.state == "pending")
-                .values(state="sent")
-                .execution_options(synchronize_session=False)
-            )
-            await session.execute(
-                update(Prompt)
-                .where(Prompt.id == row.ref_id)
-                .values(channel_id=row.channel_id, message_ts=row.message_ts, sent_at=row.sent_at)
-                .execution_options(synchronize_session=False)
-            )
-
-    return after_send
+async def record_prompt_sent(session: AsyncSession, row: OutboxMessage) -> None:
+    """The prompt learns where its DM is (to update it later), with the outbox row."""
+    if row.kind != "prompt" or row.ref_id is None:
+        return
+    await session.execute(
+        update(Prompt)
+        .where(Prompt.id == row.ref_id)
+        .values(
+            state=case((Prompt.state == "pending", "sent"), else_=Prompt.state),
+            channel_id=row.channel_id,
+            message_ts=row.message_ts,
+            sent_at=row.sent_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def run_check_in_cycle(
@@ -334,7 +360,7 @@ async def run_check_in_cycle(
         now,
         ("prompt", "reminder", "digest"),
         outbox_renderer(services),
-        outbox_after_send(services),
+        record_prompt_sent,
     )
     for name in ("sent", "reconciled", "cancelled", "expired", "failed", "retry_later"):
         value = getattr(report, name)

@@ -19,6 +19,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.render import Message
 from bot.services import NoInstallation, Services
@@ -46,6 +47,9 @@ PERMANENT_ERRORS = {
 CONCURRENCY = 64
 
 Renderer = Callable[[OutboxMessage], Awaitable[Message | None]]
+# Database changes that go with "sent", in the same transaction.
+Record = Callable[[AsyncSession, OutboxMessage], Awaitable[None]]
+# Slack follow-ups once the row is recorded (e.g. a chart in the thread).
 AfterSend = Callable[[OutboxMessage], Awaitable[None]]
 
 
@@ -83,25 +87,25 @@ async def due_ids(services: Services, now: datetime, kinds: tuple[str, ...]) -> 
 async def _claim(services: Services, row_id: int, now: datetime) -> OutboxMessage | None:
     """Take the row for this sender; None when another sender holds or finished it."""
     async with services.db.session() as session:
-        result = await session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == row_id,
-                or_(
-                    OutboxMessage.state == "pending",
-                    and_(OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - LEASE),
-                ),
+        claimed: OutboxMessage | None = (
+            await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row_id,
+                    or_(
+                        OutboxMessage.state == "pending",
+                        and_(
+                            OutboxMessage.state == "sending",
+                            OutboxMessage.claimed_at < now - LEASE,
+                        ),
+                    ),
+                )
+                .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+                .returning(OutboxMessage)
+                .execution_options(synchronize_session=False, populate_existing=True)
             )
-            .values(
-                state="sending",
-                claimed_at=now,
-                attempts=OutboxMessage.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 0) != 1:
-            return None
-        return await session.get(OutboxMessage, row_id)
+        ).scalar_one_or_none()
+        return claimed
 
 
 async def _finish(services: Services, row_id: int, **values: Any) -> None:
@@ -114,15 +118,19 @@ async def _finish(services: Services, row_id: int, **values: Any) -> None:
         )
 
 
-async def _find_sent(client: AsyncWebClient, row: OutboxMessage) -> str | None:
-    """The ts of a message carrying this row's id, if Slack already has one."""
-    if row.channel_id is None or row.claimed_at is None:
-        return None
-    # The newest messages suffice: a row is reconciled within minutes of its lost claim,
-    # and okrbot's DMs and digest channels see few messages from it in that time.
+async def _find_sent(client: AsyncWebClient, row: OutboxMessage) -> tuple[str, str] | None:
+    """(channel, ts) of a message carrying this row's id, if Slack already has one."""
+    channel = row.channel_id
     try:
+        if channel is None:  # a DM posted to the user id: find the DM channel first
+            if row.recipient[:1] not in {"U", "W"}:
+                return None
+            opened = await client.conversations_open(users=row.recipient)
+            channel = str(opened["channel"]["id"])
+        # The newest messages suffice: a row is reconciled within minutes of its lost
+        # claim, and okrbot's DMs and digest channels see few messages from it by then.
         history = await client.conversations_history(
-            channel=row.channel_id, include_all_metadata=True, limit=200
+            channel=channel, include_all_metadata=True, limit=200
         )
     except SlackApiError as exc:
         log.warning(
@@ -135,16 +143,8 @@ async def _find_sent(client: AsyncWebClient, row: OutboxMessage) -> str | None:
         metadata = message.get("metadata") or {}
         payload = metadata.get("event_payload") or {}
         if metadata.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == row.id:
-            return str(message["ts"])
+            return channel, str(message["ts"])
     return None
-
-
-async def _channel_for(client: AsyncWebClient, recipient: str) -> str:
-    """A user's DM channel (opened once), or the channel itself."""
-    if recipient[:1] in {"U", "W"}:
-        opened = await client.conversations_open(users=recipient)
-        return str(opened["channel"]["id"])
-    return recipient
 
 
 async def deliver(
@@ -152,6 +152,7 @@ async def deliver(
     now: datetime,
     kinds: tuple[str, ...],
     render: Renderer,
+    record: Record | None = None,
     after_send: AfterSend | None = None,
 ) -> DeliveryReport:
     """Send every due row of these kinds, concurrently, each at most once."""
@@ -163,7 +164,7 @@ async def deliver(
 
     async def one(row_id: int) -> None:
         async with limit:
-            await _deliver_one(services, row_id, now, render, after_send, report)
+            await _deliver_one(services, row_id, now, render, record, after_send, report)
 
     await asyncio.gather(*(one(row_id) for row_id in ids))
     return report
@@ -174,6 +175,7 @@ async def _deliver_one(
     row_id: int,
     now: datetime,
     render: Renderer,
+    record: Record | None,
     after_send: AfterSend | None,
     report: DeliveryReport,
 ) -> None:
@@ -186,10 +188,10 @@ async def _deliver_one(
         return
     try:
         client = await services.clients.for_team(row.team_id)
-        if row.attempts > 1 and row.channel_id is not None:
-            ts = await _find_sent(client, row)
-            if ts is not None:
-                await _record_sent(services, row, ts, now, after_send)
+        if row.attempts > 1:
+            found = await _find_sent(client, row)
+            if found is not None:
+                await _record_sent(services, row, *found, now, record, after_send)
                 report.reconciled += 1
                 return
         message = await render(row)
@@ -197,11 +199,9 @@ async def _deliver_one(
             await _finish(services, row.id, state="cancelled")
             report.cancelled += 1
             return
-        if row.channel_id is None:
-            row.channel_id = await _channel_for(client, row.recipient)
-            await _finish(services, row.id, channel_id=row.channel_id)
+        # Posting to a user id opens their DM; the answer names the channel.
         response = await client.chat_postMessage(
-            channel=row.channel_id,
+            channel=row.channel_id or row.recipient,
             text=message.text,
             blocks=message.blocks,
             thread_ts=message.thread_ts,
@@ -211,7 +211,8 @@ async def _deliver_one(
             },
             unfurl_links=False,
         )
-        await _record_sent(services, row, str(response["ts"]), now, after_send)
+        channel = str(response["channel"])
+        await _record_sent(services, row, channel, str(response["ts"]), now, record, after_send)
         report.sent += 1
     except NoInstallation:  # uninstalled or no token: keep it for when one exists
         await _finish(services, row.id, state="pending", claimed_at=None, attempts=row.attempts - 1)
@@ -238,9 +239,23 @@ async def _deliver_one(
 
 
 async def _record_sent(
-    services: Services, row: OutboxMessage, ts: str, now: datetime, after_send: AfterSend | None
+    services: Services,
+    row: OutboxMessage,
+    channel: str,
+    ts: str,
+    now: datetime,
+    record: Record | None,
+    after_send: AfterSend | None,
 ) -> None:
-    row.message_ts, row.sent_at, row.state = ts, now, "sent"
-    await _finish(services, row.id, state="sent", message_ts=ts, sent_at=now, error=None)
+    row.channel_id, row.message_ts, row.sent_at, row.state = channel, ts, now, "sent"
+    async with services.db.session() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(state="sent", channel_id=channel, message_ts=ts, sent_at=now, error=None)
+            .execution_options(synchronize_session=False)
+        )
+        if record is not None:
+            await record(session, row)
     if after_send is not None:
         await after_send(row)

@@ -54,6 +54,7 @@ class PromptView:
     period_start: datetime
     key_results: list[KeyResultLine]
     skipped: bool = False
+    answered: bool = False
 
 
 def _where_it_stands(kr: KeyResultLine) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -39,6 +40,7 @@ class SlackClients:
         self._settings = settings
         self.installation_store = installation_store
         self._by_token: dict[str | None, AsyncWebClient] = {}
+        self._session: aiohttp.ClientSession | None = None
 
     async def for_team(self, team_id: str) -> AsyncWebClient:
         token = self._settings.slack_bot_token
@@ -49,8 +51,16 @@ class SlackClients:
         if token is None:
             raise NoInstallation(f"okrbot is not installed in workspace {team_id}")
         if token not in self._by_token:
-            self._by_token[token] = make_client(self._settings, token)
+            if self._session is None:  # created inside the running loop, on first use
+                self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+            self._by_token[token] = make_client(self._settings, token, self._session)
         return self._by_token[token]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._by_token.clear()
 
 
 @dataclass
@@ -80,6 +90,7 @@ class Services:
 
     async def close(self) -> None:
         await self.drain()
+        await self.clients.close()
         await self.db.dispose()
 
 
