@@ -597,9 +597,9 @@ async def measure_steps(
     views = [await prompt_view(services, team_id, row.ref_id or 0) for row in rows]
     plan: list[tuple[str, float, list[Callable[[], Awaitable[Any]]]]] = [
         (
-            "claim (write tx: UPDATE … RETURNING; 0 rows here)",
+            "claim (write tx: UPDATE … RETURNING, here 1 row a call; the tick claims 100)",
             1,
-            [partial(outbox._claim, services, r.id, NOW) for r in rows],
+            [partial(outbox._claim, services, [r.id], NOW) for r in rows],
         ),
         (
             "render: prompt_view (read tx) + render_prompt",

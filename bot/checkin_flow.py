@@ -103,43 +103,61 @@ async def prompt_view(
     services: Services, team_id: str, prompt_id: int, context: SlotContext | None = None
 ) -> PromptView | None:
     """The prompt with the owner's key results on its slot that existed when it began."""
+    return (await prompt_views(services, team_id, [prompt_id], context)).get(prompt_id)
+
+
+async def prompt_views(
+    services: Services,
+    team_id: str,
+    prompt_ids: list[int],
+    context: SlotContext | None = None,
+) -> dict[int, PromptView]:
+    """Views of many prompts of one team in four queries (the fan-out renders thousands)."""
     context = context or await slot_context(services, team_id)
-    if context is None:
-        return None
+    if context is None or not prompt_ids:
+        return {}
     async with services.db.session() as session:
-        prompt = await session.get(Prompt, prompt_id)
-        if prompt is None or prompt.team_id != team_id:
-            return None
+        prompts = (
+            await session.scalars(
+                select(Prompt).where(Prompt.team_id == team_id, Prompt.id.in_(prompt_ids))
+            )
+        ).all()
         repo = Repository(session, team_id)
-        owned = await repo.key_results_owned_by(prompt.user_id)
+        owned = await repo.key_results_owned_by_any({p.user_id for p in prompts})
+        answered = [p.id for p in prompts if p.answered_at is not None]
+        recorded: dict[tuple[int, int], CheckIn] = {}
+        if answered:
+            for check_in in await session.scalars(
+                select(CheckIn)
+                .where(CheckIn.team_id == team_id, CheckIn.prompt_id.in_(answered))
+                .order_by(CheckIn.created_at)
+            ):
+                assert check_in.prompt_id is not None
+                recorded[(check_in.prompt_id, check_in.key_result_id)] = check_in
+        latest = await repo.latest_check_ins(kr.id for kr in owned)
+    by_owner: dict[str, list[KeyResult]] = {}
+    for kr in owned:
+        by_owner.setdefault(kr.owner_id, []).append(kr)
+    views = {}
+    for prompt in prompts:
         wanted = parse_slot_key(prompt.slot)
         key_results = [
             kr
-            for kr in owned
+            for kr in by_owner.get(prompt.user_id, [])
             if kr.created_at <= prompt.period_start
             and context.schedules.for_channel(context.channel_of_objective.get(kr.objective_id))[0]
             == wanted
         ]
-        recorded: dict[int, CheckIn] = {}
-        if prompt.answered_at is not None:
-            recorded = {
-                c.key_result_id: c
-                for c in (
-                    await session.scalars(
-                        select(CheckIn)
-                        .where(CheckIn.team_id == team_id, CheckIn.prompt_id == prompt_id)
-                        .order_by(CheckIn.created_at)
-                    )
-                ).all()
-            }
-        latest = await repo.latest_check_ins(kr.id for kr in key_results)
-    return PromptView(
-        prompt_id=prompt.id,
-        period_start=prompt.period_start,
-        key_results=[_line(kr, recorded.get(kr.id), latest.get(kr.id)) for kr in key_results],
-        skipped=prompt.skipped_at is not None,
-        answered=prompt.answered_at is not None,
-    )
+        views[prompt.id] = PromptView(
+            prompt_id=prompt.id,
+            period_start=prompt.period_start,
+            key_results=[
+                _line(kr, recorded.get((prompt.id, kr.id)), latest.get(kr.id)) for kr in key_results
+            ],
+            skipped=prompt.skipped_at is not None,
+            answered=prompt.answered_at is not None,
+        )
+    return views
 
 
 async def open_prompt(
@@ -292,19 +310,42 @@ def _measure(kr: KeyResult, value: float | None) -> Measure:
     return Measure(kr.kind, kr.start_value, kr.target_value, kr.range_low, kr.range_high, value)
 
 
-def outbox_renderer(services: Services) -> outbox.Renderer:
-    """Renders for one delivery run: each team's slot context is loaded once."""
-    contexts: dict[str, asyncio.Task[SlotContext | None]] = {}
+class PromptRenderer:
+    """Renders prompts, reminders and digests for one delivery run.
 
-    async def render(row: OutboxMessage) -> Message | None:
+    `prefetch` loads the views of a claimed batch at once; each team's slot
+    context is loaded once per run.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._contexts: dict[str, asyncio.Task[SlotContext | None]] = {}
+        self._views: dict[int, PromptView] = {}
+
+    async def _context(self, team_id: str) -> SlotContext | None:
+        if team_id not in self._contexts:
+            self._contexts[team_id] = asyncio.ensure_future(slot_context(self._services, team_id))
+        return await self._contexts[team_id]
+
+    async def prefetch(self, rows: list[OutboxMessage]) -> None:
+        by_team: dict[str, list[int]] = {}
+        for row in rows:
+            if row.kind in {"prompt", "reminder"} and row.ref_id is not None:
+                by_team.setdefault(row.team_id, []).append(row.ref_id)
+        for team_id, prompt_ids in by_team.items():
+            context = await self._context(team_id)
+            views = await prompt_views(self._services, team_id, prompt_ids, context)
+            self._views.update(views)
+
+    async def __call__(self, row: OutboxMessage) -> Message | None:
         if row.kind == "digest":
-            digest = await digest_view(services, row)
+            digest = await digest_view(self._services, row)
             return render_digest(digest) if digest else None
         assert row.ref_id is not None
-        if row.team_id not in contexts:
-            contexts[row.team_id] = asyncio.ensure_future(slot_context(services, row.team_id))
-        context = await contexts[row.team_id]
-        view = await prompt_view(services, row.team_id, row.ref_id, context)
+        view = self._views.pop(row.ref_id, None)
+        if view is None:
+            context = await self._context(row.team_id)
+            view = await prompt_view(self._services, row.team_id, row.ref_id, context)
         if view is None or view.skipped or not view.key_results:
             return None
         if row.kind == "reminder":
@@ -313,7 +354,9 @@ def outbox_renderer(services: Services) -> outbox.Renderer:
             return render_prompt(view, reminder=True)
         return render_prompt(view)
 
-    return render
+
+def outbox_renderer(services: Services) -> PromptRenderer:
+    return PromptRenderer(services)
 
 
 async def record_prompt_sent(session: AsyncSession, row: OutboxMessage) -> None:
@@ -355,12 +398,14 @@ async def run_check_in_cycle(
             count = await step(services, team_id, now)
             if count:
                 done[name] = done.get(name, 0) + count
+    renderer = PromptRenderer(services)
     report = await outbox.deliver(
         services,
         now,
         ("prompt", "reminder", "digest"),
-        outbox_renderer(services),
+        renderer,
         record_prompt_sent,
+        prefetch=renderer.prefetch,
     )
     for name in ("sent", "reconciled", "cancelled", "expired", "failed", "retry_later"):
         value = getattr(report, name)

@@ -45,8 +45,11 @@ PERMANENT_ERRORS = {
     "too_many_attachments",
 }
 CONCURRENCY = 64
+CLAIM_BATCH = 100
 
 Renderer = Callable[[OutboxMessage], Awaitable[Message | None]]
+# Loads what a batch of rows will render, in a few queries instead of a few per row.
+Prefetch = Callable[[list[OutboxMessage]], Awaitable[None]]
 # Database changes that go with "sent", in the same transaction.
 Record = Callable[[AsyncSession, OutboxMessage], Awaitable[None]]
 # Slack follow-ups once the row is recorded (e.g. a chart in the thread).
@@ -84,28 +87,27 @@ async def due_ids(services: Services, now: datetime, kinds: tuple[str, ...]) -> 
         return list(rows.all())
 
 
-async def _claim(services: Services, row_id: int, now: datetime) -> OutboxMessage | None:
-    """Take the row for this sender; None when another sender holds or finished it."""
+async def _claim(services: Services, row_ids: list[int], now: datetime) -> list[OutboxMessage]:
+    """Take these rows for this sender, in one statement; rows another sender holds or
+    finished are not returned."""
     async with services.db.session() as session:
-        claimed: OutboxMessage | None = (
-            await session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row_id,
-                    or_(
-                        OutboxMessage.state == "pending",
-                        and_(
-                            OutboxMessage.state == "sending",
-                            OutboxMessage.claimed_at < now - LEASE,
-                        ),
-                    ),
-                )
-                .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
-                .returning(OutboxMessage)
-                .execution_options(synchronize_session=False, populate_existing=True)
+        claimed = await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(row_ids),
+                or_(
+                    OutboxMessage.state == "pending",
+                    and_(OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - LEASE),
+                ),
             )
-        ).scalar_one_or_none()
-        return claimed
+            .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        rows = list(claimed.scalars().all())
+    order = {row_id: index for index, row_id in enumerate(row_ids)}
+    rows.sort(key=lambda row: order[row.id])
+    return rows
 
 
 async def _finish(services: Services, row_id: int, **values: Any) -> None:
@@ -154,34 +156,49 @@ async def deliver(
     render: Renderer,
     record: Record | None = None,
     after_send: AfterSend | None = None,
+    prefetch: Prefetch | None = None,
 ) -> DeliveryReport:
-    """Send every due row of these kinds, concurrently, each at most once."""
+    """Send every due row of these kinds, each at most once.
+
+    Rows are claimed a batch at a time (one UPDATE … RETURNING), their content
+    prefetched, and handed to CONCURRENCY workers that only render, post and
+    record. Claiming stays a little ahead of sending, well inside the lease.
+    """
     report = DeliveryReport()
     ids = await due_ids(services, now, kinds)
     if not ids:
         return report
-    limit = asyncio.Semaphore(CONCURRENCY)
+    queue: asyncio.Queue[OutboxMessage | None] = asyncio.Queue(maxsize=2 * CLAIM_BATCH)
 
-    async def one(row_id: int) -> None:
-        async with limit:
-            await _deliver_one(services, row_id, now, render, record, after_send, report)
+    async def claim_ahead() -> None:
+        try:
+            for start in range(0, len(ids), CLAIM_BATCH):
+                rows = await _claim(services, ids[start : start + CLAIM_BATCH], now)
+                if prefetch is not None and rows:
+                    await prefetch(rows)
+                for row in rows:
+                    await queue.put(row)
+        finally:
+            for _ in range(CONCURRENCY):
+                await queue.put(None)
 
-    await asyncio.gather(*(one(row_id) for row_id in ids))
+    async def work() -> None:
+        while (row := await queue.get()) is not None:
+            await _deliver_one(services, row, now, render, record, after_send, report)
+
+    await asyncio.gather(claim_ahead(), *(work() for _ in range(CONCURRENCY)))
     return report
 
 
 async def _deliver_one(
     services: Services,
-    row_id: int,
+    row: OutboxMessage,
     now: datetime,
     render: Renderer,
     record: Record | None,
     after_send: AfterSend | None,
     report: DeliveryReport,
 ) -> None:
-    row = await _claim(services, row_id, now)
-    if row is None:
-        return
     if row.expires_at is not None and row.expires_at <= now:
         await _finish(services, row.id, state="expired")
         report.expired += 1

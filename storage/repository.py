@@ -203,10 +203,17 @@ class Repository:
         return list((await self.session.scalars(query.order_by(KeyResult.number))).all())
 
     async def key_results_owned_by(self, user_id: str) -> list[KeyResult]:
+        return await self.key_results_owned_by_any({user_id})
+
+    async def key_results_owned_by_any(self, user_ids: Iterable[str]) -> list[KeyResult]:
+        """Active key results of these owners (in active objectives), by number."""
+        owners = list(set(user_ids))
+        if not owners:
+            return []
         query = (
             self._key_results()
             .join(Objective, Objective.id == KeyResult.objective_id)
-            .where(KeyResult.owner_id == user_id, Objective.status == "active")
+            .where(KeyResult.owner_id.in_(owners), Objective.status == "active")
             .order_by(KeyResult.number)
         )
         return list((await self.session.scalars(query)).all())
