@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import kpi_commands as cmd
@@ -27,7 +26,7 @@ from bot.errors import Forbidden, NotFound, UserError
 from bot.okrs import Actor, Done
 from storage.db import Database
 from storage.models import Alert, CheckIn, KeyResult, Kpi, Measurement, OutboxMessage
-from storage.repository import ensure_workspace
+from storage.repository import ensure_workspace, upsert_insert
 
 MAX_BATCH = 10_000
 REPLAY_LIMIT = 5_000  # measurements replayed to rebuild a detector after a rule change
@@ -56,11 +55,6 @@ def detector_config(kpi: Kpi) -> DetectorConfig:
     )
 
 
-def _insert(session: AsyncSession, model: Any) -> Any:
-    module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return module.insert(model)
-
-
 async def plan_message(
     session: AsyncSession,
     team_id: str,
@@ -72,7 +66,7 @@ async def plan_message(
 ) -> None:
     """An outbox row for an alert post or thread reply (sent once, after commit)."""
     statement = (
-        _insert(session, OutboxMessage)
+        upsert_insert(session, OutboxMessage)
         .values(
             team_id=team_id,
             kind=kind,
@@ -336,7 +330,7 @@ async def _store(
         await connection.execute(insert(table), chunk)
     older = rows([p for p in points if p.at not in newer])
     for chunk in _chunks(older, 2_000):
-        statement = _insert(session, table)
+        statement = upsert_insert(session, table)
         statement = statement.on_conflict_do_update(
             index_elements=["kpi_id", "at"],
             set_={"value": statement.excluded.value, "source": statement.excluded.source},

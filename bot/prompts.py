@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.schedule import Schedules, WeeklySlot, previous_slot
 from bot.services import Services
@@ -26,7 +25,7 @@ from storage.models import (
     SlackUser,
     Workspace,
 )
-from storage.repository import Repository
+from storage.repository import Repository, upsert_insert
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +54,6 @@ def zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return fallback
-
-
-def _insert(session: Any, model: type[Any]) -> Any:
-    module: Any = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return module.insert(model)
 
 
 # Time zones ---------------------------------------------------------------------------
@@ -128,7 +122,7 @@ async def sync_user_zones(services: Services, team_id: str, now: datetime) -> in
                 )
         if new_rows:
             await session.execute(
-                _insert(session, SlackUser).on_conflict_do_nothing(
+                upsert_insert(session, SlackUser).on_conflict_do_nothing(
                     index_elements=["team_id", "user_id"]
                 ),
                 new_rows,
@@ -222,7 +216,7 @@ async def plan_prompts(services: Services, team_id: str, now: datetime) -> int:
         async with services.db.session() as session:
             inserted = (
                 await session.execute(
-                    _insert(session, Prompt)
+                    upsert_insert(session, Prompt)
                     .on_conflict_do_nothing(index_elements=["team_id", "user_id", "period_start"])
                     .returning(Prompt.id, Prompt.user_id, Prompt.period_end),
                     [
@@ -241,7 +235,7 @@ async def plan_prompts(services: Services, team_id: str, now: datetime) -> int:
             ).all()
             if inserted:
                 await session.execute(
-                    _insert(session, OutboxMessage).on_conflict_do_nothing(
+                    upsert_insert(session, OutboxMessage).on_conflict_do_nothing(
                         index_elements=["team_id", "dedupe_key"]
                     ),
                     [
@@ -289,7 +283,7 @@ async def plan_reminders(services: Services, team_id: str, now: datetime) -> int
             .execution_options(synchronize_session=False)
         )
         await session.execute(
-            _insert(session, OutboxMessage).on_conflict_do_nothing(
+            upsert_insert(session, OutboxMessage).on_conflict_do_nothing(
                 index_elements=["team_id", "dedupe_key"]
             ),
             [
@@ -375,7 +369,7 @@ async def plan_digests(services: Services, team_id: str, now: datetime) -> int:
         if not rows:
             return 0
         inserted = await session.execute(
-            _insert(session, OutboxMessage)
+            upsert_insert(session, OutboxMessage)
             .on_conflict_do_nothing(index_elements=["team_id", "dedupe_key"])
             .returning(OutboxMessage.id),
             rows,

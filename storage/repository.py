@@ -25,14 +25,20 @@ from storage.models import (
 )
 
 
+def upsert_insert(session: AsyncSession, model: Any) -> Any:
+    """The backend's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's)."""
+    module: Any = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return module.insert(model)
+
+
 async def insert_ignore(
     session: AsyncSession, model: type[Any], values: dict[str, Any], conflict: Sequence[str]
 ) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on either backend; True when a row was inserted."""
-    dialect = session.bind.dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
     statement = (
-        module.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+        upsert_insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict)
     )
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))
