@@ -112,7 +112,14 @@ def key_result_value(kr: KeyResultView) -> str:
     return f"{format_number(kr.current)} → {value_with_unit(kr.target, kr.unit)}"
 
 
-def key_result_line(kr: KeyResultView) -> str:
+def person(user_id: str, names: dict[str, str] | None) -> str:
+    """A known display name (no notification when a report is posted in a channel),
+    else a mention, which Slack renders as the name."""
+    name = (names or {}).get(user_id)
+    return escape(name) if name else f"<@{user_id}>"
+
+
+def key_result_line(kr: KeyResultView, names: dict[str, str] | None = None) -> str:
     """One line per key result: status, id, title, value vs target, progress, flags."""
     parts = [
         f"{STATUS_EMOJI.get(kr.status, ':white_circle:')} *KR-{kr.number}* {escape(kr.title)}",
@@ -121,7 +128,7 @@ def key_result_line(kr: KeyResultView) -> str:
     ]
     if kr.confidence is not None:
         parts.append(f"confidence {kr.confidence}/10")
-    parts.append(f"<@{kr.owner_id}>")
+    parts.append(person(kr.owner_id, names))
     line = " · ".join(parts)
     flags = []
     if kr.behind_pace and kr.expected is not None:
@@ -137,13 +144,13 @@ def key_result_line(kr: KeyResultView) -> str:
     return line
 
 
-def objective_heading(objective: ObjectiveView) -> str:
+def objective_heading(objective: ObjectiveView, names: dict[str, str] | None = None) -> str:
     parent = f" · under O-{objective.parent_number}" if objective.parent_number else ""
     done = "" if objective.status == "active" else f" · _{objective.status}_"
     return (
         f"*O-{objective.number} {escape(objective.title)}*{done}\n"
         f"`{progress_bar(objective.progress)}` *{percent(objective.progress)}* · "
-        f"<@{objective.owner_id}> · {objective.cycle}{parent}"
+        f"{person(objective.owner_id, names)} · {objective.cycle}{parent}"
     )
 
 
@@ -217,8 +224,8 @@ def render_status(report: StatusReport) -> Message:
     blocks: list[Block] = [title_block, context(summary_line)]
     if len(report.objectives) <= FULL_MODE_MAX_OBJECTIVES:
         for objective in report.objectives:
-            blocks.append(section(objective_heading(objective)))
-            blocks.extend(_key_result_sections(objective, budget=2))
+            blocks.append(section(objective_heading(objective, report.names)))
+            blocks.extend(_key_result_sections(objective, budget=2, names=report.names))
             blocks.append({"type": "divider"})
         blocks.pop()
         if len(blocks) <= MAX_BLOCKS - 1:
@@ -227,7 +234,9 @@ def render_status(report: StatusReport) -> Message:
     return Message(fallback, _compact_blocks(report, blocks[:2]))
 
 
-def _key_result_sections(objective: ObjectiveView, budget: int) -> list[Block]:
+def _key_result_sections(
+    objective: ObjectiveView, budget: int, names: dict[str, str] | None = None
+) -> list[Block]:
     if not objective.key_results:
         return [
             context(
@@ -235,7 +244,7 @@ def _key_result_sections(objective: ObjectiveView, budget: int) -> list[Block]:
                 '"Title" from X to Y`'
             )
         ]
-    lines = [key_result_line(kr) for kr in objective.key_results]
+    lines = [key_result_line(kr, names) for kr in objective.key_results]
     groups = _group_lines(lines)
     if len(groups) <= budget:
         return [section("\n".join(group)) for group in groups]
@@ -246,7 +255,7 @@ def _key_result_sections(objective: ObjectiveView, budget: int) -> list[Block]:
     ]
 
 
-def _compact_line(objective: ObjectiveView) -> str:
+def _compact_line(objective: ObjectiveView, names: dict[str, str] | None = None) -> str:
     extras = [f"{len(objective.key_results)} KRs"]
     if objective.at_risk:
         extras.append(f":large_yellow_circle: {objective.at_risk} at risk")
@@ -255,13 +264,13 @@ def _compact_line(objective: ObjectiveView) -> str:
     return (
         f"`{progress_bar(objective.progress)}` {percent(objective.progress)} "
         f"*O-{objective.number}* {escape(_clip(objective.title, 80))} · "
-        f"<@{objective.owner_id}> · " + " · ".join(extras)
+        f"{person(objective.owner_id, names)} · " + " · ".join(extras)
     )
 
 
 def _compact_blocks(report: StatusReport, head: list[Block]) -> list[Block]:
     """One line per objective, packed into sections; say plainly what did not fit."""
-    groups = _group_lines([_compact_line(o) for o in report.objectives])
+    groups = _group_lines([_compact_line(o, report.names) for o in report.objectives])
     room = MAX_BLOCKS - len(head) - 1
     blocks = head + [section("\n".join(group)) for group in groups[:room]]
     shown = sum(len(group) for group in groups[:room])
@@ -279,7 +288,7 @@ def _compact_blocks(report: StatusReport, head: list[Block]) -> list[Block]:
 def _render_detail(objective: ObjectiveView, report: StatusReport) -> Message:
     blocks: list[Block] = [
         header(_plain(report.title)),
-        section(objective_heading(objective)),
+        section(objective_heading(objective, report.names)),
     ]
     if objective.channel_id:
         blocks.append(context(f"Reports to <#{objective.channel_id}>"))
@@ -290,7 +299,7 @@ def _render_detail(objective: ObjectiveView, report: StatusReport) -> Message:
     fits = room // per_key_result
     for kr in objective.key_results[:fits]:
         blocks.append({"type": "divider"})
-        blocks.append(section(key_result_line(kr) + "\n" + _history(kr)))
+        blocks.append(section(key_result_line(kr, report.names) + "\n" + _history(kr)))
     hidden = len(objective.key_results) - fits
     if hidden > 0:
         blocks.append(context(f"… and {hidden} more key results not shown"))

@@ -88,6 +88,8 @@ class StatusReport:
     empty_message: str
     objectives: list[ObjectiveView]
     detail: bool = False
+    # Display names of the people shown, where known (cached from Slack).
+    names: dict[str, str] = field(default_factory=dict)
 
     @property
     def average_progress(self) -> float:
@@ -160,6 +162,8 @@ async def build_status(
             - timedelta(weeks=1)
             for channel in {o.channel_id for o in objectives}
         }
+        people = {o.owner_id for o in objectives} | {kr.owner_id for kr in key_results}
+        names = await repo.display_names(people)
         cutoffs = stale_before.values()
         skipped = await repo.users_who_skipped(
             min(cutoffs, default=now) - timedelta(days=1),
@@ -170,6 +174,7 @@ async def build_status(
         empty_message=empty,
         objectives=assemble(objectives, key_results, recent, parents, now, stale_before, skipped),
         detail=detail,
+        names=names,
     )
 
 

@@ -323,6 +323,18 @@ class Repository:
         )
         return found
 
+    async def display_names(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """Cached display names of these users (those never seen are left out)."""
+        ids = list(set(user_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(SlackUser.user_id, SlackUser.name).where(
+                SlackUser.team_id == self.team_id, SlackUser.user_id.in_(ids)
+            )
+        )
+        return {user_id: name for user_id, name in rows.all() if name}
+
     async def cache_user(
         self, user_id: str, *, name: str | None, tz: str | None, is_admin: bool, now: datetime
     ) -> None:

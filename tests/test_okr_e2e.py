@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -170,3 +172,12 @@ async def test_requests_without_valid_signature_are_rejected(bot: Bot, mutate: s
     response = await bot.sender.post_raw(payload.body, payload.content_type, headers)
     assert response.status == 401
     assert await count(bot, Objective) == 0
+
+
+async def test_status_names_known_people_instead_of_pinging_them(bot: Bot) -> None:
+    await bot.command('objective add "Quiet status"')
+    await bot.command('kr add O-1 "Done quietly" boolean owner @ben')  # looks U1 up in Slack
+    status = await bot.command("status all")
+    body = json.dumps(status.visible["blocks"])
+    assert "<@U1>" not in body and "ana" in body  # cached from users.info: no ping
+    assert "<@U2>" in body  # never looked up: a mention, which Slack renders as the name
