@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -33,10 +33,10 @@ def _settings() -> Settings:
         _fail(str(exc), 2)
 
 
-def _run(coroutine_factory: Callable[[], Awaitable[T]]) -> T:
+def _run(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """asyncio.run with user errors and unreachable databases turned into one-line messages."""
     try:
-        return asyncio.run(coroutine_factory())  # type: ignore[arg-type]
+        return asyncio.run(coroutine_factory())
     except (UserError, DatabaseUrlError) as exc:
         _fail(exc.message if isinstance(exc, UserError) else str(exc))
     except OSError as exc:

@@ -137,7 +137,9 @@ class DocumentSpec:
     kpis: list[KpiSpec]
 
 
-def _fields(node: Node, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Node]:  # type: ignore[assignment]
+def _fields(
+    node: Node, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Node]:
     if not isinstance(node.value, dict):
         raise _error(node, "must be a mapping")
     unknown = sorted(set(node.value) - allowed)
