@@ -184,7 +184,11 @@ async def deliver(
 
     async def work() -> None:
         while (row := await queue.get()) is not None:
-            await _deliver_one(services, row, now, render, record, after_send, report)
+            try:
+                await _deliver_one(services, row, now, render, record, after_send, report)
+            except Exception:  # e.g. the database went away: the lease brings the row back
+                report.retry_later += 1
+                log.exception("outbox row left for a later tick", extra={"outbox_id": row.id})
 
     await asyncio.gather(claim_ahead(), *(work() for _ in range(CONCURRENCY)))
     return report
