@@ -376,6 +376,18 @@ async def check_no_data(services: Services, team_id: str, now: datetime) -> int:
                 continue
             if await open_alert(session, kpi.id, "no_data") is not None:
                 continue
+            # Lock the KPI as ingestion does and look again: a value may just have arrived.
+            latest = await session.scalar(
+                update(Kpi)
+                .where(Kpi.id == kpi.id)
+                .values(updated_at=Kpi.updated_at)
+                .returning(Kpi.last_measurement_at)
+                .execution_options(synchronize_session=False)
+            )
+            if latest is not None and now - latest <= timedelta(
+                seconds=kpi.expected_interval_seconds
+            ):
+                continue
             alert = Alert(
                 team_id=team_id,
                 kpi_id=kpi.id,
