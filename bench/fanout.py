@@ -69,9 +69,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 from sqlalchemy import delete, event, func, select, text, update  # noqa: E402
 
+from bench.throwaway import throwaway_postgres  # noqa: E402
 from bot import outbox  # noqa: E402
 from bot.checkin_flow import outbox_renderer, prompt_view, record_prompt_sent  # noqa: E402
 from bot.config import load_settings  # noqa: E402
@@ -86,9 +86,6 @@ from tests.conftest import SIGNING_SECRET, FakeClock  # noqa: E402
 from tests.seeding import owner_ids, seed_owners  # noqa: E402
 from tests.slack_emulator import SlackEmulator  # noqa: E402
 
-PG_ADMIN_DSN = os.environ.get(
-    "OKRBOT_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TOKEN = "xoxb-bench"
 # UTC-11 … UTC+14, with half- and quarter-hour offsets and both hemispheres' DST.
 ALL_ZONES = [
@@ -835,30 +832,14 @@ def print_report(r: Result) -> bool:
 # ------------------------------------------------------------------ databases
 
 
-async def _pg_admin(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-def postgres_url(name: str) -> str:
-    return f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
-
-
 async def main_async(args: argparse.Namespace) -> bool:
     if args.database_url:
         team_id = f"T{uuid.uuid4().hex[:10].upper()}"
         backend = args.database_url.split(":", 1)[0]
         return print_report(await run(args, args.database_url, backend, team_id))
     if args.postgres:
-        name = f"okrbot_bench_{uuid.uuid4().hex[:12]}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
-        try:
-            return print_report(await run(args, postgres_url(name), "postgresql", "T1"))
-        finally:
-            await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        async with throwaway_postgres() as url:
+            return print_report(await run(args, url, "postgresql", "T1"))
     with tempfile.TemporaryDirectory(prefix="okrbot-fanout-") as tmp:
         return print_report(await run(args, f"sqlite:///{tmp}/fanout.db", "sqlite", "T1"))
 

@@ -61,9 +61,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
 from sqlalchemy import event, func, insert, select  # noqa: E402
 
+from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
 from bot.api import parse_measurements  # noqa: E402
 from bot.api_tokens import create_token  # noqa: E402
 from bot.detection import (  # noqa: E402
@@ -80,9 +80,6 @@ from storage.models import Alert, Kpi, Measurement  # noqa: E402
 from tests.conftest import FakeClock, make_services, start_bot  # noqa: E402
 from tests.slack_emulator import SlackEmulator  # noqa: E402
 
-PG_ADMIN_DSN = os.environ.get(
-    "OKRBOT_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 OKRBOT = str(Path(sys.executable).parent / "okrbot")
 TEAM = "TBENCH"
 BATCH = 10_000
@@ -501,31 +498,17 @@ async def bench_database(
     return result
 
 
-async def pg_admin(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def run_databases(runs: int, seconds: float, profile: bool) -> list[Result]:
     results = []
     with tempfile.TemporaryDirectory(prefix="okrbot-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         results.append(await bench_database(url, "sqlite", runs, seconds, profile))
-    try:
-        await pg_admin("SELECT 1")
-    except Exception as exc:  # refused, auth, no server
-        print(f"\nPostgreSQL skipped: unreachable at {PG_ADMIN_DSN} ({type(exc).__name__}: {exc})")
+    problem = await postgres_problem()
+    if problem is not None:
+        print(f"\nPostgreSQL skipped: {problem}")
         return results
-    name = f"okrbot_bench_{uuid.uuid4().hex[:12]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    async with throwaway_postgres() as url:
         results.append(await bench_database(url, "postgresql", runs, seconds, profile))
-    finally:
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return results
 
 

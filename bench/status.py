@@ -30,7 +30,6 @@ import asyncio
 import json
 import logging
 import math
-import os
 import random
 import statistics
 import sys
@@ -48,9 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 from sqlalchemy import delete, event, insert, select, update  # noqa: E402
 
+from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
 from bot.okr_commands import Status, parse_okr_command  # noqa: E402
 from bot.render import render_status  # noqa: E402
 from bot.services import Services  # noqa: E402
@@ -61,9 +60,6 @@ from tests.conftest import SIGNING_SECRET, Bot, FakeClock, make_services, start_
 from tests.slack_emulator import SlackEmulator  # noqa: E402
 from tests.slack_requests import SlackRequestSender  # noqa: E402
 
-PG_ADMIN_DSN = os.environ.get(
-    "OKRBOT_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 COMMANDS = ("status all", "status O-7")
 USERS = {"U1": "ana", "U2": "ben", "U3": "cleo", "U4": "dev"}
 CHANNELS = {"C1": "general", "C2": "growth", "C3": "platform"}
@@ -389,33 +385,19 @@ async def bench_database(
 # Databases ------------------------------------------------------------------
 
 
-async def pg_admin(statement: str) -> None:
-    connection = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 async def run_default(requests: int, warmup: int) -> list[Result]:
     results = []
     with tempfile.TemporaryDirectory(prefix="okrbot-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         note(f"[sqlite] {url}")
         results.append(await bench_database(url, "sqlite", requests, warmup, cleanup=False))
-    try:
-        await pg_admin("SELECT 1")
-    except Exception as exc:  # refused, auth, no server
-        print(f"NOTE: PostgreSQL skipped, {PG_ADMIN_DSN} unreachable ({type(exc).__name__}: {exc})")
+    problem = await postgres_problem()
+    if problem is not None:
+        print(f"NOTE: PostgreSQL skipped, {problem}")
         return results
-    name = f"okrbot_bench_{uuid.uuid4().hex[:12]}"
-    await pg_admin(f'CREATE DATABASE "{name}"')
-    url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
-    note(f"[postgresql] throwaway database {name}")
-    try:
+    async with throwaway_postgres() as url:
+        note(f"[postgresql] throwaway database {url.rsplit('/', 1)[1]}")
         results.append(await bench_database(url, "postgresql", requests, warmup, cleanup=False))
-    finally:
-        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return results
 
 
