@@ -72,14 +72,14 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import delete, event, func, select, text, update  # noqa: E402
 
 from bench.throwaway import throwaway_postgres  # noqa: E402
-from bot import outbox  # noqa: E402
-from bot.checkin_flow import outbox_renderer, prompt_view, record_prompt_sent  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.jobs import tick  # noqa: E402
-from bot.prompts import WEEK  # noqa: E402
-from bot.render_checkins import render_prompt  # noqa: E402
-from bot.schedule import WeeklySlot, previous_slot  # noqa: E402
-from bot.services import Services, build_services  # noqa: E402
+from bot.blocks.checkins import render_prompt  # noqa: E402
+from bot.checkins.cycle import outbox_renderer, prompt_view, record_prompt_sent  # noqa: E402
+from bot.checkins.planning import WEEK  # noqa: E402
+from bot.core.schedule import WeeklySlot, previous_slot  # noqa: E402
+from bot.runtime.config import load_settings  # noqa: E402
+from bot.runtime.jobs import tick  # noqa: E402
+from bot.runtime.services import Services, build_services  # noqa: E402
+from bot.slack import outbox  # noqa: E402
 from storage.db import upgrade_async  # noqa: E402
 from storage.models import OutboxMessage, Prompt, Schedule, Workspace  # noqa: E402
 from tests.conftest import SIGNING_SECRET, FakeClock  # noqa: E402

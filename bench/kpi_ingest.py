@@ -64,17 +64,17 @@ import aiohttp  # noqa: E402
 from sqlalchemy import event, func, insert, select  # noqa: E402
 
 from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
-from bot.api import parse_measurements  # noqa: E402
-from bot.api_tokens import create_token  # noqa: E402
-from bot.detection import (  # noqa: E402
+from bot.api.routes import parse_measurements  # noqa: E402
+from bot.api.tokens import create_token  # noqa: E402
+from bot.kpis.detection.detector import (  # noqa: E402
     Detector,
     DetectorConfig,
     backtest,
     format_backtest_csv,
     parse_history_csv,
 )
-from bot.kpis import _store  # noqa: E402
-from bot.services import Services  # noqa: E402
+from bot.kpis.service import _store  # noqa: E402
+from bot.runtime.services import Services  # noqa: E402
 from storage.db import upgrade_async  # noqa: E402
 from storage.models import Alert, Kpi, Measurement  # noqa: E402
 from tests.conftest import FakeClock, make_services, start_bot  # noqa: E402
@@ -571,7 +571,9 @@ def bench_backtest() -> list[str]:
 
     try:
         rows = measure("parse_history_csv", lambda: parse_history_csv(text))
-        scored = measure("bot.detection.backtest", lambda: list(backtest(rows, DetectorConfig())))
+        scored = measure(
+            "bot.kpis.detection.detector.backtest", lambda: list(backtest(rows, DetectorConfig()))
+        )
         measure("format_backtest_csv", lambda: format_backtest_csv(scored))
     finally:
         os.sched_setaffinity(0, previous)

@@ -50,10 +50,10 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import delete, event, insert, select, update  # noqa: E402
 
 from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
-from bot.okr_commands import Status, parse_okr_command  # noqa: E402
-from bot.render import render_status  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.status import build_status  # noqa: E402
+from bot.blocks.status import render_status  # noqa: E402
+from bot.okrs.commands import Status, parse_okr_command  # noqa: E402
+from bot.okrs.status import build_status  # noqa: E402
+from bot.runtime.services import Services  # noqa: E402
 from storage.db import Database, upgrade_async  # noqa: E402
 from storage.models import CheckIn, KeyResult, Objective, Workspace  # noqa: E402
 from tests.conftest import SIGNING_SECRET, Bot, FakeClock, make_services, start_bot  # noqa: E402

@@ -22,10 +22,10 @@ import pytest
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.app import create_app
-from bot.config import load_settings
-from bot.services import Services, build_services
-from bot.web import create_web_app
+from bot.runtime.bolt import create_app
+from bot.runtime.config import load_settings
+from bot.runtime.services import Services, build_services
+from bot.runtime.web import create_web_app
 from storage.db import Database, upgrade
 from storage.models import Base
 from tests.slack_emulator import SlackEmulator

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.jobs import tick
+from bot.runtime.jobs import tick
 from storage.models import CheckIn, KeyResult, OutboxMessage, Prompt
 from tests.conftest import Bot
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.jobs import tick
-from bot.outbox import METADATA_EVENT
-from bot.services import Services
+from bot.runtime.jobs import tick
+from bot.runtime.services import Services
+from bot.slack.outbox import METADATA_EVENT
 from storage.models import OutboxMessage, Prompt
 from tests.conftest import SIGNING_SECRET, FakeClock
 from tests.seeding import owner_ids, seed_owners

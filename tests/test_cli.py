@@ -18,7 +18,7 @@ import click
 import pytest
 import yaml
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.conftest import create_postgres_database, drop_postgres_database, postgres_url
 from tests.test_yaml_io import RICH, SPEC_EXAMPLE
 

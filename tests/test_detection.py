@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.cli import main
-from bot.detection import (
+from bot.cli.main import main
+from bot.kpis.detection.detector import (
     Detector,
     DetectorConfig,
     Evaluation,

@@ -1,4 +1,4 @@
-"""bot.grammar: tokens, mentions, ids, numbers, ranges and cycles (pure, no Slack)."""
+"""bot.core.grammar: tokens, mentions, ids, numbers, ranges and cycles (pure, no Slack)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import UserError
-from bot.grammar import (
+from bot.core.errors import UserError
+from bot.core.grammar import (
     ChannelRef,
     Token,
     UserRef,

@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy import func, select
 
-from bot.api_tokens import create_token, revoke_token
-from bot.jobs import tick
+from bot.api.tokens import create_token, revoke_token
+from bot.runtime.jobs import tick
 from storage.models import Alert, CheckIn, KeyResult, Measurement
 from tests.conftest import Bot
 

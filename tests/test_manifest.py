@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from bot.app import BOT_EVENTS, BOT_SCOPES, SLASH_COMMANDS
+from bot.runtime.bolt import BOT_EVENTS, BOT_SCOPES, SLASH_COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -1,4 +1,4 @@
-"""bot.okr_commands: every `/okr` form in SPEC, and the usage shown for every mistake."""
+"""bot.okrs.commands: every `/okr` form in SPEC, and the usage shown for every mistake."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import UserError
-from bot.grammar import ChannelRef, UserRef
-from bot.okr_commands import (
+from bot.core.errors import UserError
+from bot.core.grammar import ChannelRef, UserRef
+from bot.okrs.commands import (
     HELP_TEXT,
     USAGE,
     CheckIn,

@@ -1,4 +1,4 @@
-"""bot.progress: SPEC's progress per kind, objective means, cycles and pace."""
+"""bot.core.progress: SPEC's progress per kind, objective means, cycles and pace."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.errors import UserError
-from bot.progress import (
+from bot.core.errors import UserError
+from bot.core.progress import (
     BEHIND_PACE_TOLERANCE,
     Measure,
     behind_pace,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.render import (
+from bot.blocks.status import (
     HEADER_LIMIT,
     MAX_BLOCKS,
     SECTION_LIMIT,
@@ -28,7 +28,7 @@ from bot.render import (
     render_status,
     value_with_unit,
 )
-from bot.status import CheckInView, KeyResultView, ObjectiveView, StatusReport, assemble
+from bot.okrs.status import CheckInView, KeyResultView, ObjectiveView, StatusReport, assemble
 from storage.models import CheckIn, KeyResult, Objective
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""bot.schedule: weekly slots in a person's own zone, across DST and far-off offsets."""
+"""bot.core.schedule: weekly slots in a person's own zone, across DST and far-off offsets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.schedule import DEFAULT_SCHEDULE, WeeklySlot, next_slot, previous_slot
+from bot.core.schedule import DEFAULT_SCHEDULE, WeeklySlot, next_slot, previous_slot
 
 MADRID = ZoneInfo("Europe/Madrid")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.config import load_settings
-from bot.services import build_services
+from bot.runtime.config import load_settings
+from bot.runtime.services import build_services
 from storage.models import Workspace
 from tests.conftest import SIGNING_SECRET, Bot, FakeClock, start_bot, wipe
 from tests.slack_emulator import SlackEmulator

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from bot.errors import UserError
-from bot.services import Services
-from bot.yaml_io import export_yaml, import_yaml, load_document
+from bot.core.errors import UserError
+from bot.runtime.services import Services
+from bot.transfer.yaml_io import export_yaml, import_yaml, load_document
 from storage.models import Base, KeyResult, Kpi, Objective, Schedule
 
 # The example in SPEC's "YAML (import / export)" section, verbatim.

@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot import alerts
-from bot.services import Services
+from bot.kpis import alerting as alerts
+from bot.runtime.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:

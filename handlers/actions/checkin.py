@@ -9,16 +9,16 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.checkin_flow import lines_for, prompt_view, skip_prompt
-from bot.errors import UserError
-from bot.render_checkins import (
+from bot.blocks.checkins import (
     ACTION_OPEN_ALL,
     ACTION_OPEN_ONE,
     ACTION_SKIP,
     checkin_modal,
     render_prompt,
 )
-from bot.services import Services
+from bot.checkins.cycle import lines_for, prompt_view, skip_prompt
+from bot.core.errors import UserError
+from bot.runtime.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:

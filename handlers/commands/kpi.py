@@ -6,13 +6,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import alerts
-from bot import kpi_commands as cmd
-from bot.errors import UserError
-from bot.kpis import Point
-from bot.okrs import Actor
-from bot.render_kpis import render_kpi_list, render_kpi_show
-from bot.services import Services
+from bot.blocks.kpis import render_kpi_list, render_kpi_show
+from bot.core.errors import UserError
+from bot.kpis import alerting as alerts
+from bot.kpis import commands as cmd
+from bot.kpis.service import Point
+from bot.okrs.service import Actor
+from bot.runtime.services import Services
 from handlers.commands.slash import register_slash_command
 
 

@@ -9,13 +9,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot import okr_commands as cmd
-from bot.checkin_flow import lines_for, open_prompt, skip_current_period
-from bot.okrs import Actor, Done
-from bot.render import render_status
-from bot.render_checkins import checkin_modal
-from bot.services import Services
-from bot.status import build_status
+from bot.blocks.checkins import checkin_modal
+from bot.blocks.status import render_status
+from bot.checkins.cycle import lines_for, open_prompt, skip_current_period
+from bot.okrs import commands as cmd
+from bot.okrs.service import Actor, Done
+from bot.okrs.status import build_status
+from bot.runtime.services import Services
 from handlers.commands.slash import register_slash_command
 
 

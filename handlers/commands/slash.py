@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.errors import UserError
-from bot.okrs import Actor
-from bot.services import Services
+from bot.core.errors import UserError
+from bot.okrs.service import Actor
+from bot.runtime.services import Services
 
 log = logging.getLogger(__name__)
 

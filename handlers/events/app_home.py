@@ -7,11 +7,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.grammar import UserRef
-from bot.okr_commands import Status
-from bot.render import render_home
-from bot.services import Services
-from bot.status import build_status
+from bot.blocks.status import render_home
+from bot.core.grammar import UserRef
+from bot.okrs.commands import Status
+from bot.okrs.status import build_status
+from bot.runtime.services import Services
 
 
 def register(app: AsyncApp, services: Services) -> None:

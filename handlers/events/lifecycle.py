@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.services import Services
-from bot.workspaces import uninstall
+from bot.runtime.services import Services
+from bot.workspaces.lifecycle import uninstall
 
 
 def register(app: AsyncApp, services: Services) -> None:

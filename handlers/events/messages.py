@@ -7,10 +7,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.checkin_flow import open_prompt
-from bot.checkins import DM_HELP, describe, parse_dm_reply
-from bot.errors import UserError
-from bot.services import Services
+from bot.checkins.cycle import open_prompt
+from bot.checkins.recording import DM_HELP, describe, parse_dm_reply
+from bot.core.errors import UserError
+from bot.runtime.services import Services
 from handlers.actions.checkin import refresh_prompt_message
 
 

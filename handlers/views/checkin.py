@@ -9,10 +9,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.checkins import FormEntry
-from bot.errors import UserError
-from bot.render_checkins import CHECKIN_CALLBACK
-from bot.services import Services
+from bot.blocks.checkins import CHECKIN_CALLBACK
+from bot.checkins.recording import FormEntry
+from bot.core.errors import UserError
+from bot.runtime.services import Services
 from handlers.actions.checkin import refresh_prompt_message
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,161 @@
+"""The KPI HTTP API (`/api/v1`): bearer tokens, JSON errors naming the field."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from bot.api.openapi import OPENAPI
+from bot.api.tokens import team_for_token
+from bot.core.errors import NotFound, UserError
+from bot.kpis import alerting as alerts
+from bot.kpis.commands import KPI_KEY
+from bot.kpis.service import MAX_BATCH, Point
+from bot.runtime.services import Services
+
+SERVICES = web.AppKey("api_services", Services)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"error": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return web.json_response(body, status=self.status, headers=headers)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        return web.json_response({"error": exc.reason}, status=exc.status)
+
+
+def add_routes(app: web.Application, services: Services) -> None:
+    api = web.Application(middlewares=[json_errors], client_max_size=16 * 1024 * 1024)
+    api[SERVICES] = services
+    api.router.add_post("/kpis/{key}/measurements", post_measurements)
+    api.router.add_get("/kpis/{key}", get_kpi)
+    api.router.add_get("/openapi.json", openapi)
+    app.add_subapp("/api/v1", api)
+
+
+async def _team(request: web.Request) -> str:
+    """401 unless a valid, unrevoked token is presented: checked before anything else."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <token>'")
+    team_id = await team_for_token(request.app[SERVICES].db, token.strip())
+    if team_id is None:
+        raise ApiError(401, "invalid or revoked token")
+    return team_id
+
+
+def _key(request: web.Request) -> str:
+    key = request.match_info["key"]
+    if not KPI_KEY.match(key):
+        raise ApiError(404, f"no KPI {key!r}")
+    return key
+
+
+def _instant(raw: Any, field: str, now: datetime) -> datetime:
+    if raw is None:
+        return now
+    if not isinstance(raw, str):
+        raise ApiError(422, "must be an ISO 8601 time string like 2026-11-25T10:00:00Z", field)
+    text = raw.strip().replace(" ", "T", 1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(422, f"{raw!r} is not an ISO 8601 time", field) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _point(item: Any, prefix: str, now: datetime) -> Point:
+    def field(name: str) -> str:
+        return f"{prefix}.{name}" if prefix else name
+
+    if not isinstance(item, dict):
+        raise ApiError(422, "must be an object with value and optional at", prefix or "body")
+    unknown = sorted(set(item) - {"value", "at"})
+    if unknown:
+        raise ApiError(422, f"unknown field {unknown[0]!r}", field(unknown[0]))
+    if "value" not in item:
+        raise ApiError(422, "is required", field("value"))
+    value = item["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ApiError(422, "must be a number", field("value"))
+    if not math.isfinite(float(value)):
+        raise ApiError(422, "must be a finite number", field("value"))
+    return Point(_instant(item.get("at"), field("at"), now), float(value))
+
+
+def parse_measurements(body: Any, now: datetime) -> list[Point]:
+    """`{"value", "at"}` or `{"measurements": [...]}` → points; 422 names the bad field."""
+    if not isinstance(body, dict):
+        raise ApiError(422, "the body must be a JSON object", "body")
+    if "measurements" in body:
+        if set(body) != {"measurements"}:
+            extra = sorted(set(body) - {"measurements"})[0]
+            raise ApiError(422, "not allowed beside measurements", extra)
+        items = body["measurements"]
+        if not isinstance(items, list) or not items:
+            raise ApiError(422, "must be a non-empty list", "measurements")
+        if len(items) > MAX_BATCH:
+            raise ApiError(
+                422, f"at most {MAX_BATCH:,} per request (got {len(items):,})", "measurements"
+            )
+        return [_point(item, f"measurements[{i}]", now) for i, item in enumerate(items)]
+    return [_point(body, "", now)]
+
+
+async def post_measurements(request: web.Request) -> web.Response:
+    team_id = await _team(request)
+    services = request.app[SERVICES]
+    key = _key(request)
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "the body is not valid JSON", "body") from None
+    now = services.clock()
+    points = parse_measurements(body, now)
+    try:
+        result = await services.kpis.ingest(team_id, key, points, "api", now)
+    except NotFound:
+        raise ApiError(404, f"no KPI {key!r} in this workspace") from None
+    except UserError as exc:
+        raise ApiError(422, exc.message, "measurements") from None
+    if result.planned_messages or result.updated_alerts:
+        services.spawn(alerts.deliver(services, now, result.updated_alerts))
+    return web.json_response({"stored": result.stored}, status=201)
+
+
+async def get_kpi(request: web.Request) -> web.Response:
+    team_id = await _team(request)
+    services = request.app[SERVICES]
+    key = _key(request)
+    try:
+        summary = await services.kpis.summary(team_id, key)
+    except NotFound:
+        raise ApiError(404, f"no KPI {key!r} in this workspace") from None
+    return web.json_response(summary)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)

@@ -1,0 +1,289 @@
+"""Block Kit for the check-in flow: prompt DMs, reminders, the modal and digests (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.blocks.status import (
+    MAX_BLOCKS,
+    STATUS_EMOJI,
+    Block,
+    Message,
+    context,
+    escape,
+    header,
+    pack_lines,
+    percent,
+    progress_bar,
+    section,
+    value_with_unit,
+)
+from bot.checkins.recording import STATUSES
+from bot.okrs.service import format_number
+
+MODAL_MAX_KEY_RESULTS = 19  # 5 blocks each, under the 100-block modal limit
+CHECKIN_CALLBACK = "checkin_submit"
+ACTION_OPEN_ONE = "checkin_open_one"
+ACTION_OPEN_ALL = "checkin_open_all"
+ACTION_SKIP = "checkin_skip"
+
+
+@dataclass(frozen=True)
+class KeyResultLine:
+    number: int
+    title: str
+    kind: str
+    current: float | None
+    target: float | None
+    low: float | None
+    high: float | None
+    unit: str | None
+    progress: float
+    status: str | None = None
+    confidence: int | None = None
+    # What this prompt recorded for it, if anything (value, status, note).
+    recorded: str | None = None
+
+
+@dataclass(frozen=True)
+class PromptView:
+    prompt_id: int
+    period_start: datetime
+    key_results: list[KeyResultLine]
+    skipped: bool = False
+    answered: bool = False
+
+
+def _where_it_stands(kr: KeyResultLine) -> str:
+    if kr.kind == "boolean":
+        return "done" if kr.progress >= 1 else "not done yet"
+    if kr.kind == "range":
+        window = f"{format_number(kr.low)}–{value_with_unit(kr.high, kr.unit)}"
+        last = value_with_unit(kr.current, kr.unit) if kr.current is not None else "no value yet"
+        return f"last {last} · keep within {window}"
+    return (
+        f"last {format_number(kr.current)} → target {value_with_unit(kr.target, kr.unit)} "
+        f"· {percent(kr.progress)}"
+    )
+
+
+def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
+    """The weekly DM: one line per key result with an Update button, then Update all."""
+    week = f"{view.period_start:%b} {view.period_start.day}"
+    title = "Reminder: your weekly check-in" if reminder else "Your weekly check-in"
+    blocks: list[Block] = [header(f"{title} · week of {week}")]
+    if view.skipped:
+        blocks.append(
+            section(":palm_tree: You're out this week — no reminders. See you next week!")
+        )
+        return Message(f"{title}: skipped this week", blocks)
+    room = MAX_BLOCKS - 3
+    for kr in view.key_results[:room]:
+        text = f"*KR-{kr.number}* {escape(kr.title)}\n{_where_it_stands(kr)}"
+        if kr.recorded:
+            text += f"\n:white_check_mark: Recorded {kr.recorded}"
+        block = section(text)
+        if not kr.recorded:
+            block["accessory"] = {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Update"},
+                "action_id": f"{ACTION_OPEN_ONE}:{kr.number}",
+                "value": json.dumps({"prompt": view.prompt_id, "kr": kr.number}),
+            }
+        blocks.append(block)
+    pending = [kr for kr in view.key_results if not kr.recorded]
+    if pending:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "style": "primary",
+                        "text": {"type": "plain_text", "text": "Update all"},
+                        "action_id": ACTION_OPEN_ALL,
+                        "value": str(view.prompt_id),
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Out this week"},
+                        "action_id": ACTION_SKIP,
+                        "value": str(view.prompt_id),
+                    },
+                ],
+            }
+        )
+        blocks.append(
+            context("Or just reply here, e.g. `KR-4 42` or `KR-4 42 at risk: hiring slipped`")
+        )
+    else:
+        blocks.append(context(":tada: All recorded for this week — thank you!"))
+    names = ", ".join(f"KR-{kr.number}" for kr in view.key_results)
+    return Message(f"{title}: where do {names} stand?", blocks)
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text}, "value": value}
+
+
+STATUS_OPTIONS = [_option(label.capitalize(), key) for key, label in STATUSES.items()]
+CONFIDENCE_OPTIONS = [_option(f"{n}/10", str(n)) for n in range(11)]
+BOOLEAN_OPTIONS = [_option("Done", "done"), _option("Not done", "not done")]
+
+
+def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) -> dict[str, Any]:
+    """One group of inputs per key result; all optional, validated on submit."""
+    shown = key_results[:MODAL_MAX_KEY_RESULTS]
+    blocks: list[Block] = []
+    for kr in shown:
+        n = kr.number
+        blocks.append(section(f"*KR-{n}* {escape(kr.title)}\n{_where_it_stands(kr)}"))
+        if kr.kind == "boolean":
+            value_element: dict[str, Any] = {
+                "type": "static_select",
+                "action_id": "value",
+                "placeholder": {"type": "plain_text", "text": "Done?"},
+                "options": BOOLEAN_OPTIONS,
+            }
+        else:
+            value_element = {
+                "type": "plain_text_input",
+                "action_id": "value",
+                "placeholder": {"type": "plain_text", "text": f"e.g. {_example(kr)}"},
+            }
+        unit = f" ({kr.unit})" if kr.unit else ""
+        blocks.append(_input(f"kr{n}_value", f"New value{unit}", value_element))
+        status_select: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": "status",
+            "options": STATUS_OPTIONS,
+        }
+        if kr.status in STATUSES:
+            status_select["initial_option"] = _option(STATUSES[kr.status].capitalize(), kr.status)
+        blocks.append(_input(f"kr{n}_status", "Status", status_select))
+        confidence: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": "confidence",
+            "options": CONFIDENCE_OPTIONS,
+        }
+        if kr.confidence is not None:
+            confidence["initial_option"] = _option(f"{kr.confidence}/10", str(kr.confidence))
+        blocks.append(_input(f"kr{n}_confidence", "Confidence", confidence))
+        blocks.append(
+            _input(
+                f"kr{n}_note",
+                "Note",
+                {"type": "plain_text_input", "action_id": "note", "multiline": True},
+            )
+        )
+    hidden = len(key_results) - len(shown)
+    if hidden:
+        blocks.append(context(f"{hidden} more key results: use `/okr checkin KR-<n>` for them"))
+    return {
+        "type": "modal",
+        "callback_id": CHECKIN_CALLBACK,
+        "title": {"type": "plain_text", "text": "Weekly check-in"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps(metadata),
+        "blocks": blocks,
+    }
+
+
+def _example(kr: KeyResultLine) -> str:
+    if kr.current is not None:
+        return format_number(kr.current)
+    return format_number(kr.low if kr.kind == "range" else kr.target)
+
+
+def _input(block_id: str, label: str, element: dict[str, Any]) -> Block:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": True,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }
+
+
+# Digest -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DigestKeyResult:
+    number: int
+    title: str
+    unit: str | None
+    value_before: float | None
+    value_now: float | None
+    status: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class DigestObjective:
+    number: int
+    title: str
+    progress_before: float
+    progress_now: float
+    key_results: list[DigestKeyResult]
+
+
+@dataclass(frozen=True)
+class DigestView:
+    channel_id: str
+    period_start: datetime
+    period_end: datetime
+    objectives: list[DigestObjective]
+    missing_owners: list[str] = field(default_factory=list)
+
+
+def render_digest(view: DigestView) -> Message:
+    """Progress per objective, what changed, what is at risk, who has not checked in."""
+    week = f"{view.period_start:%b} {view.period_start.day}"
+    blocks: list[Block] = [header(f"Weekly OKR digest · week of {week}")]
+    lines = []
+    for objective in view.objectives:
+        delta = round((objective.progress_now - objective.progress_before) * 100)
+        change = f"+{delta}" if delta > 0 else str(delta)
+        lines.append(
+            f"*O-{objective.number} {escape(objective.title)}*\n"
+            f"`{progress_bar(objective.progress_now)}` {percent(objective.progress_now)} "
+            f"({change} pts this week)"
+        )
+        for kr in objective.key_results:
+            moved = ""
+            if kr.value_now is not None and kr.value_before != kr.value_now:
+                moved = (
+                    f" {format_number(kr.value_before)} → {value_with_unit(kr.value_now, kr.unit)}"
+                )
+            flagged = kr.status in {"at_risk", "off_track"}
+            if not moved and not flagged:
+                continue
+            emoji = STATUS_EMOJI.get(kr.status, ":white_circle:")
+            note = f" — “{escape(kr.note)}”" if flagged and kr.note else ""
+            status = f" · {STATUSES[kr.status]}" if kr.status in STATUSES else ""
+            lines.append(f"{emoji} KR-{kr.number} {escape(kr.title)}:{moved}{status}{note}")
+    chunks = pack_lines(lines)
+    room = MAX_BLOCKS - len(blocks) - 2
+    blocks.extend(section(chunk) for chunk in chunks[:room])
+    if len(chunks) > room:
+        blocks.append(context("More in `/okr status` for this channel."))
+    if view.missing_owners:
+        names = ", ".join(f"<@{user}>" for user in view.missing_owners)
+        blocks.append(context(f":hourglass: Not checked in this week: {names}"))
+    else:
+        blocks.append(context(":white_check_mark: Everyone checked in this week."))
+    average = (
+        sum(o.progress_now for o in view.objectives) / len(view.objectives)
+        if view.objectives
+        else 0.0
+    )
+    text = (
+        f"Weekly OKR digest: {len(view.objectives)} objectives, average {percent(average)}, "
+        f"{len(view.missing_owners)} not checked in"
+    )
+    return Message(text, blocks)

@@ -1,0 +1,104 @@
+"""Block Kit for `/kpi list` and `/kpi show` (pure: summaries in, messages out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks.charts import sparkline
+from bot.blocks.status import (
+    MAX_BLOCKS,
+    Block,
+    Message,
+    context,
+    escape,
+    header,
+    pack_lines,
+    section,
+)
+
+STATE_EMOJI = {
+    "ok": ":large_green_circle:",
+    "open": ":rotating_light:",
+    "acknowledged": ":eyes:",
+    "snoozed": ":zzz:",
+    "no_data": ":mailbox_with_no_mail:",
+}
+
+
+def _value(value: float | None, unit: str | None) -> str:
+    if value is None:
+        return "no data yet"
+    shown = f"{value:,.4g}"
+    if not unit:
+        return shown
+    return f"{shown}{unit}" if unit == "%" else f"{shown} {escape(unit)}"
+
+
+def _range(summary: dict[str, Any]) -> str:
+    normal = summary["normal_range"]
+    unit = summary.get("unit")
+    if normal["learning"]:
+        return f"learning (alerts start after {normal['min_history']} measurements)"
+    low, high = normal["min"], normal["max"]
+    kind = "" if normal["source"] == "static" else " (learned)"
+    if low is not None and high is not None:
+        return f"{low:,.4g} – {_value(high, unit)}{kind}"
+    if low is not None:
+        return f"≥ {_value(low, unit)}{kind}"
+    if high is not None:
+        return f"≤ {_value(high, unit)}{kind}"
+    return "not known yet"
+
+
+def _line(summary: dict[str, Any]) -> str:
+    state = summary["alert"]["state"]
+    latest = summary["latest"]
+    value = _value(latest["value"], summary.get("unit")) if latest else "no data yet"
+    return (
+        f"{STATE_EMOJI[state]} *{summary['key']}* {escape(summary['name'])} · {value} · "
+        f"normal {_range(summary)}" + ("" if state == "ok" else f" · _{state.replace('_', ' ')}_")
+    )
+
+
+def render_kpi_list(summaries: list[dict[str, Any]]) -> Message:
+    if not summaries:
+        text = 'No KPIs yet. Add one with `/kpi add signup_rate "Signup conversion" min 2 max 5`.'
+        return Message(text, [section(text)])
+    chunks = pack_lines([_line(s) for s in summaries])
+    room = MAX_BLOCKS - 2
+    blocks: list[Block] = [header(f"KPIs ({len(summaries)})")]
+    blocks += [section(chunk) for chunk in chunks[:room]]
+    if len(chunks) > room:
+        blocks.append(context("More KPIs than fit here: see one with `/kpi show KEY`."))
+    alerting = sum(1 for s in summaries if s["alert"]["state"] != "ok")
+    return Message(f"{len(summaries)} KPIs, {alerting} alerting", blocks)
+
+
+def render_kpi_show(summary: dict[str, Any]) -> Message:
+    recent = summary.get("recent", [])
+    values = [point["value"] for point in recent]
+    blocks: list[Block] = [
+        header(f"{summary['name']} ({summary['key']})"[:150]),
+        section(_line(summary)),
+    ]
+    if values:
+        first, last = recent[0]["at"][:16], recent[-1]["at"][:16]
+        blocks.append(
+            section(
+                f"`{sparkline(values)}`\n{len(values)} latest values, {first} → {last} · "
+                f"low {min(values):,.4g} · high {max(values):,.4g}"
+            )
+        )
+    normal = summary["normal_range"]
+    notes = [f"{summary.get('measurements', 0)} measurements"]
+    if normal["learning"]:
+        notes.append(
+            f"not alerting yet: the normal range is learned once there are "
+            f"{normal['min_history']} measurements"
+        )
+    if summary.get("expected_interval_seconds"):
+        notes.append(f"expects data every {summary['expected_interval_seconds'] // 60} min")
+    if summary.get("channel"):
+        notes.append(f"alerts go to <#{summary['channel']}>")
+    blocks.append(context(" · ".join(notes)))
+    return Message(f"{summary['key']}: {_line(summary)}".replace("*", ""), blocks)

@@ -1,0 +1,89 @@
+"""Weekly check-in slots in a person's own time zone: pure date arithmetic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.okrs.commands import WEEKDAYS
+
+
+@dataclass(frozen=True)
+class WeeklySlot:
+    weekday: int  # 0 = Monday
+    local_time: str  # "HH:MM"
+
+    def describe(self) -> str:
+        return f"{WEEKDAYS[self.weekday].capitalize()} {self.local_time}"
+
+    @property
+    def clock(self) -> time:
+        hour, minute = self.local_time.split(":")
+        return time(int(hour), int(minute))
+
+
+DEFAULT_SCHEDULE = WeeklySlot(0, "09:00")
+
+
+def _at(day: datetime, slot: WeeklySlot, zone: ZoneInfo) -> datetime:
+    """The instant of `slot`'s clock time on `day`'s local date.
+
+    A wall time skipped by a daylight-saving jump resolves to the instant one
+    hour later on the clock (zoneinfo's fold=0 rule), so a slot is never lost.
+    """
+    local = datetime.combine(day.date(), slot.clock, tzinfo=zone)
+    return local.astimezone(UTC)
+
+
+def previous_slot(slot: WeeklySlot, now: datetime, zone: ZoneInfo) -> datetime:
+    """The latest occurrence of `slot` in `zone` at or before `now` (UTC)."""
+    local_now = now.astimezone(zone)
+    days_back = (local_now.weekday() - slot.weekday) % 7
+    candidate = _at(local_now - timedelta(days=days_back), slot, zone)
+    if candidate > now:
+        candidate = _at(local_now - timedelta(days=days_back + 7), slot, zone)
+    return candidate
+
+
+def next_slot(slot: WeeklySlot, now: datetime, zone: ZoneInfo) -> datetime:
+    """The first occurrence of `slot` strictly after `now`."""
+    previous = previous_slot(slot, now, zone)
+    local_previous = previous.astimezone(zone)
+    return _at(local_previous + timedelta(days=7), slot, zone)
+
+
+class ScheduleRow(Protocol):
+    channel_id: str
+    weekday: int
+    local_time: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """A workspace's default slot and per-channel overrides, with when each took effect."""
+
+    default: WeeklySlot
+    default_since: datetime
+    by_channel: dict[str, tuple[WeeklySlot, datetime]] = field(default_factory=dict)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[ScheduleRow], workspace_created_at: datetime) -> Schedules:
+        """The default is Monday 09:00 from the workspace's creation unless a row says else."""
+        default, since = DEFAULT_SCHEDULE, workspace_created_at
+        overrides = {}
+        for row in rows:
+            slot = WeeklySlot(row.weekday, row.local_time)
+            if row.channel_id:
+                overrides[row.channel_id] = (slot, row.updated_at)
+            else:
+                default, since = slot, row.updated_at
+        return cls(default, since, overrides)
+
+    def for_channel(self, channel_id: str | None) -> tuple[WeeklySlot, datetime]:
+        if channel_id and channel_id in self.by_channel:
+            return self.by_channel[channel_id]
+        return self.default, self.default_since

@@ -1,0 +1,106 @@
+"""The Bolt app: built from Services, with every listener registered explicitly."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+
+from bot.runtime.services import Services
+from bot.slack.clients import make_client
+from storage.models import ProcessedEvent
+from storage.repository import insert_ignore
+
+log = logging.getLogger(__name__)
+
+# What okrbot uses of Slack; app_manifest.yml must match (a test checks it).
+SLASH_COMMANDS = ("/okr", "/kpi")
+BOT_EVENTS = ("app_home_opened", "app_uninstalled", "message.im", "tokens_revoked")
+BOT_SCOPES = (
+    "channels:read",  # conversations.info / conversations.list: resolve #channel mentions
+    "chat:write",  # prompts, digests, alerts, confirmations
+    "chat:write.public",  # digests and alerts in public channels okrbot was not invited to
+    "commands",  # /okr and /kpi
+    "files:write",  # KPI alert charts via files_upload_v2
+    "groups:read",  # private channels in #channel mentions
+    "im:history",  # message.im: free-text check-in replies; reconciling sent prompts
+    "im:write",  # conversations.open for check-in DMs
+    "users:read",  # users.info (time zone, admin) and users.list (@name mentions)
+)
+
+
+def create_app(services: Services) -> AsyncApp:
+    """An AsyncApp for HTTP or Socket Mode; OAuth installs when client id/secret are set."""
+    settings = services.settings
+    kwargs: dict[str, Any] = {
+        "signing_secret": settings.slack_signing_secret or "",
+        "process_before_response": False,
+        "logger": logging.getLogger("okrbot.bolt"),
+    }
+    store = services.clients.installation_store
+    if store is not None:
+        assert settings.slack_client_id and settings.slack_client_secret
+        kwargs["client"] = make_client(settings, None)
+        kwargs["oauth_settings"] = AsyncOAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=list(BOT_SCOPES),
+            installation_store=store,
+            state_store=AsyncSQLAlchemyOAuthStateStore(
+                expiration_seconds=600, engine=services.db.engine
+            ),
+        )
+    else:
+        kwargs["client"] = make_client(settings, settings.slack_bot_token)
+    if settings.socket_mode:
+        kwargs["signing_secret"] = None
+        kwargs["request_verification_enabled"] = False  # Socket Mode has no HTTP to sign
+    app = AsyncApp(**kwargs)
+    app.middleware(_deduplicate_events(services))
+    _register_listeners(app, services)
+    return app
+
+
+def _deduplicate_events(services: Services) -> Any:
+    """Ignore a delivery whose event_id was already handled (Slack retries)."""
+
+    async def middleware(
+        body: dict[str, Any], context: AsyncBoltContext, next: Any
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            async with services.db.session() as session:
+                fresh = await insert_ignore(
+                    session,
+                    ProcessedEvent,
+                    {
+                        "event_id": event_id,
+                        "team_id": body.get("team_id") or "",
+                        "received_at": services.clock(),
+                    },
+                    ["event_id"],
+                )
+            if not fresh:
+                services.metrics.duplicate_events.inc()
+                log.info("duplicate event ignored", extra={"event_id": event_id})
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    return middleware
+
+
+def _register_listeners(app: AsyncApp, services: Services) -> None:
+    from handlers.actions import alerts as alert_actions
+    from handlers.actions import checkin as checkin_actions
+    from handlers.commands import kpi, okr
+    from handlers.events import app_home, lifecycle, messages
+    from handlers.views import checkin as checkin_views
+
+    modules = (okr, kpi, app_home, lifecycle, messages, checkin_actions, checkin_views)
+    for module in (*modules, alert_actions):
+        module.register(app, services)

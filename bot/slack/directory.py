@@ -1,0 +1,127 @@
+"""Who and where: resolving mentions and admin rights, as the domain sees it.
+
+The domain asks a `Directory`; `SlackDirectory` answers from Slack's Web API
+(`users.info`, `users.list`, `conversations.info`, `conversations.list`) with
+a cache in the database, so a busy workspace does not hit Slack's rate tiers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.errors import UserError
+from bot.core.grammar import ChannelRef, UserRef
+from storage.db import Database
+from storage.repository import Repository, ensure_workspace
+
+log = logging.getLogger(__name__)
+
+USER_CACHE_TTL = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    user_id: str
+    name: str | None
+    tz: str | None
+    is_admin: bool
+
+
+class Directory(Protocol):
+    async def resolve_user(self, team_id: str, ref: UserRef) -> str: ...
+
+    async def resolve_channel(self, team_id: str, ref: ChannelRef) -> str: ...
+
+    async def user(self, team_id: str, user_id: str, now: datetime) -> UserInfo: ...
+
+
+ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
+
+
+class SlackDirectory:
+    """A `Directory` backed by the Web API client of each workspace."""
+
+    def __init__(self, db: Database, client_for: ClientFor) -> None:
+        self._db = db
+        self._client_for = client_for
+
+    async def user(self, team_id: str, user_id: str, now: datetime) -> UserInfo:
+        """Profile facts we need (tz, admin), from the cache when fresh, else `users.info`."""
+        async with self._db.session() as session:
+            cached = await Repository(session, team_id).cached_user(user_id)
+            if cached is not None and now - cached.fetched_at < USER_CACHE_TTL:
+                return UserInfo(user_id, cached.name, cached.tz, cached.is_admin)
+        client = await self._client_for(team_id)
+        try:
+            response = await client.users_info(user=user_id)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "user_not_found":
+                raise UserError(f"<@{user_id}> is not a user of this workspace") from None
+            raise
+        info = _user_info(response["user"])
+        async with self._db.session() as session:
+            await ensure_workspace(session, team_id, now)
+            await Repository(session, team_id).cache_user(
+                user_id, name=info.name, tz=info.tz, is_admin=info.is_admin, now=now
+            )
+        return info
+
+    async def resolve_user(self, team_id: str, ref: UserRef) -> str:
+        client = await self._client_for(team_id)
+        if ref.user_id is not None:
+            try:
+                response = await client.users_info(user=ref.user_id)
+            except SlackApiError as exc:
+                if exc.response.get("error") == "user_not_found":
+                    raise UserError(f"{ref.label()} is not a user of this workspace") from None
+                raise
+            if response["user"].get("deleted"):
+                raise UserError(f"{ref.label()} has been deactivated")
+            return ref.user_id
+        wanted = (ref.name or "").lower()
+        async for page in await client.users_list(limit=200):
+            for member in page.get("members", []):
+                if member.get("deleted"):
+                    continue
+                profile = member.get("profile", {})
+                names = {
+                    str(member.get("name", "")).lower(),
+                    str(profile.get("display_name", "")).lower(),
+                    str(profile.get("display_name_normalized", "")).lower(),
+                }
+                if wanted in names:
+                    return str(member["id"])
+        raise UserError(f"there is no user called {ref.label()} in this workspace")
+
+    async def resolve_channel(self, team_id: str, ref: ChannelRef) -> str:
+        client = await self._client_for(team_id)
+        if ref.channel_id is not None:
+            try:
+                await client.conversations_info(channel=ref.channel_id)
+            except SlackApiError as exc:
+                if exc.response.get("error") == "channel_not_found":
+                    raise UserError(f"{ref.label()} is not a channel okrbot can see") from None
+                raise
+            return ref.channel_id
+        wanted = (ref.name or "").lower()
+        async for page in await client.conversations_list(
+            limit=200, types="public_channel,private_channel", exclude_archived=True
+        ):
+            for channel in page.get("channels", []):
+                if str(channel.get("name", "")).lower() == wanted:
+                    return str(channel["id"])
+        raise UserError(f"there is no channel called {ref.label()} that okrbot can see")
+
+
+def _user_info(user: dict[str, Any]) -> UserInfo:
+    profile = user.get("profile", {})
+    name = profile.get("display_name") or user.get("real_name") or user.get("name")
+    is_admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+    return UserInfo(str(user["id"]), name, user.get("tz"), is_admin)
