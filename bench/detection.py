@@ -67,7 +67,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.kpis.detection.detector import (  # noqa: E402
+from bot.kpis.detection import (  # noqa: E402
     DetectorConfig,
     backtest,
     format_backtest_csv,

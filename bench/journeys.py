@@ -109,9 +109,7 @@ async def run(database_url: str, backend: str) -> None:
         await bot.command('objective add "Grow weekly active teams"')
         await bot.command('kr add O-1 "Weekly active teams" from 120 to 200')
         await bot.command('add signup "Signups" min 2 max 5 channel #metrics', command="/kpi")
-        from bot.api.tokens import create_token
-
-        token = await create_token(services.db, "T1", "bench", clock())
+        token = await services.tokens.create("T1", "bench", clock())
         meter = Meter(services, slack)
         print(f"# {backend}")
 

@@ -65,8 +65,7 @@ from sqlalchemy import event, func, insert, select  # noqa: E402
 
 from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
 from bot.api.routes import parse_measurements  # noqa: E402
-from bot.api.tokens import create_token  # noqa: E402
-from bot.kpis.detection.detector import (  # noqa: E402
+from bot.kpis.detection import (  # noqa: E402
     Detector,
     DetectorConfig,
     backtest,
@@ -476,7 +475,7 @@ async def bench_database(
     services = make_services(url, slack, clock)
     runner = None
     try:
-        token = await create_token(services.db, TEAM, f"bench-{uuid.uuid4().hex[:6]}", clock.now)
+        token = await services.tokens.create(TEAM, f"bench-{uuid.uuid4().hex[:6]}", clock.now)
         bot, runner = await start_bot(services, slack, clock)
         harness = Harness(services, bot.url, token)
         async with aiohttp.ClientSession() as http:

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.repositories import TeamStore
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -80,6 +82,12 @@ class Database:
         """A transaction: committed when the block ends, rolled back on error."""
         async with self._sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def team(self, team_id: str) -> AsyncIterator[TeamStore]:
+        """One unit of work in one workspace: its repositories over one transaction."""
+        async with self.session() as session:
+            yield TeamStore(session, team_id)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

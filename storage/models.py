@@ -284,6 +284,8 @@ class Alert(Base):
     worst_value: Mapped[float | None] = mapped_column(Float)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # The chart uploaded for the message (shown as an image block, kept on every edit).
+    chart_file_id: Mapped[str | None] = mapped_column(String(32))
     acknowledged_by: Mapped[str | None] = mapped_column(String(32))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -158,6 +158,8 @@ def make_services(database_url: str, slack: SlackEmulator, clock: FakeClock) -> 
         host="127.0.0.1",
         port=0,
         okrbot_timezone="UTC",
+        # Edits of one alert are coalesced; tests that are not about it need not wait.
+        okrbot_alert_edit_seconds=0.2,
     )
     return build_services(settings, clock=clock)
 

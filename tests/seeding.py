@@ -8,7 +8,7 @@ from sqlalchemy import insert
 
 from storage.db import Database
 from storage.models import KeyResult, Objective, SlackUser, Workspace
-from storage.repository import ensure_workspace
+from storage.repositories import TeamStore
 
 
 def owner_ids(count: int) -> list[str]:
@@ -30,7 +30,7 @@ async def seed_owners(
     The time-zone cache is filled and marked fresh, as after a `users.list` sync.
     """
     async with db.session() as session:
-        await ensure_workspace(session, team_id, created_at)
+        await TeamStore(session, team_id).workspace.ensure(created_at)
         objective = Objective(
             team_id=team_id,
             number=1,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.cli.main import main
-from bot.kpis.detection.detector import (
+from bot.kpis.detection import (
     Detector,
     DetectorConfig,
     Evaluation,

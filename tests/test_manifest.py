@@ -78,7 +78,7 @@ def test_commands_match_code_and_are_escaped() -> None:
     assert all(c["should_escape"] is True for c in commands)
     registered = set(
         re.findall(
-            r'(?:app\.command\(|register_slash_command\(\s*app,\s*services,\s*)"(/[a-z]+)"',
+            r'(?:app\.command\(|register_slash_command\(\s*app,\s*deps,\s*)"(/[a-z]+)"',
             source_text(),
         )
     )

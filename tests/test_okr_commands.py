@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.blocks.common import render_error
 from bot.core.errors import UserError
 from bot.core.grammar import ChannelRef, UserRef
 from bot.okrs.commands import (
@@ -317,7 +318,7 @@ def test_target_from_errors_carry_usage() -> None:
         assert info.value.usage == "the usage"
 
 
-# --- malformed input: a UserError whose render() shows the right usage -------------
+# --- malformed input: a UserError whose rendering shows the right usage -------------
 
 MALFORMED = [
     # (text, usage, fragment of the message)
@@ -424,14 +425,14 @@ def test_malformed_input_says_what_and_shows_usage(text: str, usage: str, fragme
     error = parse_error(text)
     assert fragment in error.message, error.message
     assert error.usage == usage
-    rendered = error.render()
+    rendered = render_error(error)
     assert rendered.startswith(":warning: ")
     assert f"\nUsage: `{usage}`" in rendered
     assert rendered.splitlines()[-1] == f"Usage: `{usage}`"
 
 
 def test_render_capitalizes_the_message() -> None:
-    assert parse_error("frobnicate").render().startswith(":warning: Unknown command")
+    assert render_error(parse_error("frobnicate")).startswith(":warning: Unknown command")
 
 
 # --- properties -------------------------------------------------------------------
@@ -509,7 +510,7 @@ def test_any_word_salad_parses_or_fails_with_usage(words: list[str]) -> None:
         command = parse_okr_command(" ".join(words))
     except UserError as error:
         assert error.usage, error.message
-        assert "Usage: `/okr" in error.render()
+        assert "Usage: `/okr" in render_error(error)
         return
     assert command is not None
 
@@ -520,4 +521,4 @@ def test_arbitrary_text_parses_or_fails_with_usage(text: str) -> None:
         parse_okr_command(text)
     except UserError as error:
         assert error.usage
-        assert "\nUsage: `" in error.render()
+        assert "\nUsage: `" in render_error(error)

@@ -13,22 +13,28 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.blocks.status import (
+from bot.blocks.common import (
     HEADER_LIMIT,
     MAX_BLOCKS,
     SECTION_LIMIT,
     Message,
     escape,
-    key_result_line,
-    key_result_value,
     percent,
     progress_bar,
-    render_error,
-    render_home,
-    render_status,
     value_with_unit,
 )
-from bot.okrs.status import CheckInView, KeyResultView, ObjectiveView, StatusReport, assemble
+from bot.blocks.status import (
+    CheckInView,
+    KeyResultView,
+    ObjectiveView,
+    Scope,
+    StatusReport,
+    key_result_line,
+    key_result_value,
+    render_home,
+    render_status,
+)
+from bot.okrs.status import assemble
 from storage.models import CheckIn, KeyResult, Objective
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -115,10 +121,14 @@ def many_objectives(count: int, krs_each: int, title: str | None = None) -> list
 
 
 def report(objectives: list[ObjectiveView], detail: bool = False, **kw: Any) -> StatusReport:
-    title = kw.pop("title", "OKR status · <#C0GROWTH>")
-    return StatusReport(
-        title=title, empty_message=kw.pop("empty", EMPTY_ALL), objectives=objectives, detail=detail
-    )
+    """A report of one objective (`detail`), of all objectives, or of #C0GROWTH (default)."""
+    if detail:
+        scope = Scope("objective")
+    elif kw.get("all"):
+        scope = Scope("all")
+    else:
+        scope = Scope("channel", channel_id="C0GROWTH")
+    return StatusReport(scope=scope, objectives=objectives)
 
 
 # --- validation -------------------------------------------------------------------------
@@ -259,15 +269,11 @@ def test_key_result_line_flags() -> None:
     assert "though marked on track" not in off
 
 
-def test_render_error_is_ephemeral() -> None:
-    assert render_error("nope") == {"response_type": "ephemeral", "text": "nope"}
-
-
 # --- render_status ----------------------------------------------------------------------
 
 
 def test_empty_report() -> None:
-    message = render_status(report([], title="OKR status · all objectives"))
+    message = render_status(report([], all=True))
     assert_valid_message(message)
     assert message.text == EMPTY_ALL
     assert [b["type"] for b in message.blocks] == ["header", "section"]
@@ -276,7 +282,7 @@ def test_empty_report() -> None:
 
 def test_empty_scope_says_so_with_mentions_made_plain_in_text() -> None:
     empty = "No objectives report to <#C0GROWTH> yet."
-    message = render_status(report([], empty=empty))
+    message = render_status(report([]))
     assert_valid_message(message)
     assert message.blocks[1]["text"]["text"] == empty
     # Header blocks are plain text: the channel is named where Slack renders mentions.
@@ -419,7 +425,7 @@ def test_long_titles_with_markup_are_escaped_and_clipped() -> None:
 
 
 def detail_report(objective: ObjectiveView) -> StatusReport:
-    return report([objective], detail=True, title=f"O-{objective.number} · {objective.title}")
+    return report([objective], detail=True)
 
 
 def test_detail_shows_values_and_recent_check_ins() -> None:
@@ -500,8 +506,7 @@ def reports(draw: st.DrawFn) -> StatusReport:
             )
         objectives.append(objective_view(n, krs, title=draw(_titles)))
     detail = bool(objectives) and draw(st.booleans())
-    title = f"O-1 · {objectives[0].title}" if detail else "OKR status · <#C0GROWTH|growth>"
-    return report(objectives[:1] if detail else objectives, detail=detail, title=title)
+    return report(objectives[:1] if detail else objectives, detail=detail)
 
 
 @settings(max_examples=20, deadline=None)
@@ -523,7 +528,7 @@ def test_any_report_renders_valid_message_and_home(status: StatusReport) -> None
     ids=["empty", "one", "twelve", "two-hundred"],
 )
 def test_home_view_validates(objectives: list[ObjectiveView]) -> None:
-    status = report(objectives, title="Your OKRs", empty="You own no objectives yet.")
+    status = StatusReport(scope=Scope("user", user_id="U0ANA"), objectives=objectives)
     view = render_home(status)
     assert_valid_home(view)
     assert view["blocks"][0] == {

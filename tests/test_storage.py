@@ -30,7 +30,10 @@ from storage.models import (
     SlackUser,
     Workspace,
 )
-from storage.repository import Repository, ensure_workspace, insert_ignore, known_team_ids
+from storage.repositories import TeamStore
+from storage.repositories.base import insert_ignore
+from storage.repositories.fleet import known_team_ids
+from storage.repositories.workspaces import Member
 from tests.conftest import OAUTH_TABLES, wipe
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -162,17 +165,17 @@ async def test_migrations_down_to_base_and_up_again_match_the_models(database_ur
 async def _create_objective(db: Database, team_id: str, start: asyncio.Barrier) -> int:
     await start.wait()
     async with db.session() as session:
-        repo = Repository(session, team_id)
-        number = await repo.next_objective_number()
+        repo = TeamStore(session, team_id)
+        number = await repo.workspace.next_objective_number()
         await asyncio.sleep(0.005)  # widen the window between numbering and insert
-        await repo.add(objective_row(team_id, number))
+        await repo.okrs.add(objective_row(team_id, number))
         return number
 
 
 async def test_objective_numbers_are_unique_under_concurrency(db: Database) -> None:
     async with db.session() as session:
-        await ensure_workspace(session, "T1", NOW)
-        await ensure_workspace(session, "T2", NOW)
+        await TeamStore(session, "T1").workspace.ensure(NOW)
+        await TeamStore(session, "T2").workspace.ensure(NOW)
     start = asyncio.Barrier(30)
     numbers = await asyncio.gather(
         *(_create_objective(db, "T1", start) for _ in range(20)),
@@ -193,9 +196,9 @@ async def test_objective_numbers_are_unique_under_concurrency(db: Database) -> N
 
     # The next number continues each team's own sequence.
     async with db.session() as session:
-        assert await Repository(session, "T2").next_objective_number() == 11
-        assert await Repository(session, "T1").next_key_result_number() == 1
-        assert await Repository(session, "T1").next_objective_number() == 21
+        assert await TeamStore(session, "T2").workspace.next_objective_number() == 11
+        assert await TeamStore(session, "T1").workspace.next_key_result_number() == 1
+        assert await TeamStore(session, "T1").workspace.next_objective_number() == 21
 
 
 # Scoping --------------------------------------------------------------------
@@ -206,33 +209,33 @@ async def _seed_twin_teams(db: Database) -> dict[str, dict[str, Any]]:
     ids: dict[str, dict[str, Any]] = {}
     async with db.session() as session:
         for team_id in ("T1", "T2"):
-            await ensure_workspace(session, team_id, NOW)
-            repo = Repository(session, team_id)
+            await TeamStore(session, team_id).workspace.ensure(NOW)
+            repo = TeamStore(session, team_id)
             first = objective_row(team_id, 1, key="growth", owner_id="U1")
             second = objective_row(team_id, 2, owner_id="U2", channel_id="C2")
-            await repo.add(first)
-            await repo.add(second)
+            await repo.okrs.add(first)
+            await repo.okrs.add(second)
             second.parent_id = first.id
             done = objective_row(team_id, 3, status="done")
-            await repo.add(done)
+            await repo.okrs.add(done)
             kr_owner = "U9" if team_id == "T2" else "U3"
             kr1 = key_result_row(team_id, 1, first.id)
             kr2 = key_result_row(team_id, 2, second.id, owner_id=kr_owner)
-            await repo.add(kr1)
-            await repo.add(kr2)
+            await repo.okrs.add(kr1)
+            await repo.okrs.add(kr2)
             for kr in (kr1, kr2):
                 for week in range(3):
-                    await repo.add_check_in(
+                    await repo.checkins.add(
                         check_in_row(team_id, kr.id, NOW - timedelta(weeks=week), float(week))
                     )
-            await repo.set_schedule(0, "09:00", NOW, channel_id="C1")
-            await repo.cache_user("U1", name=f"ana-{team_id}", tz="UTC", is_admin=False, now=NOW)
+            await repo.prompts.set_schedule(0, "09:00", NOW, channel_id="C1")
+            await repo.workspace.cache_user(Member("U1", f"ana-{team_id}", "UTC", False), NOW)
             ids[team_id] = {
                 "objectives": [first.id, second.id, done.id],
                 "key_results": [kr1.id, kr2.id],
             }
         # Only T2 has a workspace-wide schedule.
-        await Repository(session, "T2").set_schedule(2, "15:30", NOW)
+        await TeamStore(session, "T2").prompts.set_schedule(2, "15:30", NOW)
     return ids
 
 
@@ -240,95 +243,94 @@ async def test_every_repository_query_is_scoped_to_its_team(db: Database) -> Non
     ids = await _seed_twin_teams(db)
     t1, t2 = ids["T1"], ids["T2"]
     async with db.session() as session:
-        repo = Repository(session, "T1")
+        repo = TeamStore(session, "T1")
 
-        found = await repo.objective(1)
+        found = await repo.okrs.objective(1)
         assert found is not None and found.team_id == "T1" and found.id == t1["objectives"][0]
-        assert await repo.objective(4) is None
-        assert await repo.objective_by_id(t2["objectives"][0]) is None
-        by_key = await repo.objective_by_key("growth")
-        assert by_key is not None and by_key.team_id == "T1"
-        assert [o.id for o in await repo.all_objectives()] == t1["objectives"]
+        assert await repo.okrs.objective(4) is None
+        assert await repo.okrs.objective_by_id(t2["objectives"][0]) is None
+        assert [o.id for o in await repo.okrs.all_objectives()] == t1["objectives"]
 
-        active = await repo.active_objectives()
+        active = await repo.okrs.active_objectives()
         assert [(o.team_id, o.number) for o in active] == [("T1", 1), ("T1", 2)]
-        in_c1 = await repo.active_objectives(channel_id="C1")
+        in_c1 = await repo.okrs.active_objectives(channel_id="C1")
         assert [(o.team_id, o.number) for o in in_c1] == [("T1", 1)]
-        assert [o.number for o in await repo.active_objectives(channel_id="C2")] == [2]
-        assert [o.number for o in await repo.active_objectives(user_id="U1")] == [1]
+        assert [o.number for o in await repo.okrs.active_objectives(channel_id="C2")] == [2]
+        assert [o.number for o in await repo.okrs.active_objectives(user_id="U1")] == [1]
         # U3 owns a key result under O-2 in T1; U9 owns one only in T2.
-        assert [o.number for o in await repo.active_objectives(user_id="U3")] == [2]
-        assert await repo.active_objectives(user_id="U9") == []
-        assert await repo.active_objectives(channel_id="C1", user_id="U9") == []
-        assert await repo.count_active_for_channel("C1") == 1
+        assert [o.number for o in await repo.okrs.active_objectives(user_id="U3")] == [2]
+        assert await repo.okrs.active_objectives(user_id="U9") == []
+        assert await repo.okrs.active_objectives(channel_id="C1", user_id="U9") == []
 
-        assert await repo.parent_links() == {
+        assert await repo.okrs.parent_links() == {
             t1["objectives"][0]: None,
             t1["objectives"][1]: t1["objectives"][0],
             t1["objectives"][2]: None,
         }
-        assert await repo.numbers_by_id(t2["objectives"]) == {}
-        assert await repo.numbers_by_id(t1["objectives"][:1] + t2["objectives"]) == {
+        assert await repo.okrs.numbers_by_id(t2["objectives"]) == {}
+        assert await repo.okrs.numbers_by_id(t1["objectives"][:1] + t2["objectives"]) == {
             t1["objectives"][0]: 1
         }
 
-        kr = await repo.key_result(1)
+        kr = await repo.okrs.key_result(1)
         assert kr is not None and kr.team_id == "T1" and kr.id == t1["key_results"][0]
-        assert await repo.key_result(3) is None
-        assert await repo.key_results_for(t2["objectives"]) == []
-        mixed = await repo.key_results_for(t1["objectives"] + t2["objectives"])
+        assert await repo.okrs.key_result(3) is None
+        assert await repo.okrs.key_results_for(t2["objectives"]) == []
+        mixed = await repo.okrs.key_results_for(t1["objectives"] + t2["objectives"])
         assert [k.id for k in mixed] == t1["key_results"]
-        assert await repo.key_results_owned_by("U9") == []
-        assert [k.id for k in await repo.key_results_owned_by("U3")] == [t1["key_results"][1]]
+        assert await repo.okrs.key_results_owned_by("U9") == []
+        assert [k.id for k in await repo.okrs.key_results_owned_by("U3")] == [t1["key_results"][1]]
 
-        assert await repo.recent_check_ins(t2["key_results"], per_key_result=5) == []
-        recent = await repo.recent_check_ins(t1["key_results"] + t2["key_results"], 5)
+        assert await repo.checkins.recent(t2["key_results"], per_key_result=5) == []
+        recent = await repo.checkins.recent(t1["key_results"] + t2["key_results"], 5)
         assert len(recent) == 6 and {c.team_id for c in recent} == {"T1"}
-        assert await repo.latest_check_ins(t2["key_results"]) == {}
-        latest = await repo.latest_check_ins(t1["key_results"] + t2["key_results"])
+        assert await repo.checkins.latest(t2["key_results"]) == {}
+        latest = await repo.checkins.latest(t1["key_results"] + t2["key_results"])
         assert set(latest) == set(t1["key_results"])
 
-        assert await repo.schedule() is None  # T2's workspace-wide slot is not ours
-        channel_slot = await repo.schedule("C1")
+        assert await repo.prompts.schedule() is None  # T2's workspace-wide slot is not ours
+        channel_slot = await repo.prompts.schedule("C1")
         assert channel_slot is not None and channel_slot.team_id == "T1"
-        user = await repo.cached_user("U1")
+        user = await repo.workspace.cached_user("U1")
         assert user is not None and user.team_id == "T1" and user.name == "ana-T1"
 
         with pytest.raises(ValueError, match="another workspace"):
-            await repo.add(objective_row("T2", 99))
+            await repo.okrs.add(objective_row("T2", 99))
 
         # Writes through T1's repository leave T2 alone.
-        await repo.set_schedule(4, "08:00", NOW)
-        await repo.mark_uninstalled()
+        await repo.prompts.set_schedule(4, "08:00", NOW)
+        await repo.workspace.set_installed(False)
 
     async with db.session() as session:
-        t2_repo = Repository(session, "T2")
-        slot = await t2_repo.schedule()
+        t2_repo = TeamStore(session, "T2")
+        slot = await t2_repo.prompts.schedule()
         assert slot is not None and (slot.weekday, slot.local_time) == (2, "15:30")
         installed_rows = await session.execute(select(Workspace.team_id, Workspace.installed))
         installed = {team_id: flag for team_id, flag in installed_rows}
         assert installed == {"T1": False, "T2": True}
         assert await known_team_ids(session) == ["T1", "T2"]
-        assert [o.team_id for o in await t2_repo.active_objectives(user_id="U9")] == ["T2"]
+        assert [o.team_id for o in await t2_repo.okrs.active_objectives(user_id="U9")] == ["T2"]
 
 
 async def test_delete_objective_touches_only_its_team(db: Database) -> None:
     ids = await _seed_twin_teams(db)
     async with db.session() as session:
-        repo = Repository(session, "T1")
-        first = await repo.objective(1)
+        repo = TeamStore(session, "T1")
+        first = await repo.okrs.objective(1)
         assert first is not None
-        await repo.delete_objective(first)
+        await repo.okrs.delete_objective(first)
     async with db.session() as session:
-        t1, t2 = Repository(session, "T1"), Repository(session, "T2")
-        assert [o.number for o in await t1.all_objectives()] == [2, 3]
-        assert await t1.parent_links() == {ids["T1"]["objectives"][1]: None} | {
+        t1, t2 = TeamStore(session, "T1"), TeamStore(session, "T2")
+        assert [o.number for o in await t1.okrs.all_objectives()] == [2, 3]
+        assert await t1.okrs.parent_links() == {ids["T1"]["objectives"][1]: None} | {
             ids["T1"]["objectives"][2]: None
         }
-        assert [k.number for k in await t1.key_results_for(ids["T1"]["objectives"])] == [2]
-        assert [o.number for o in await t2.all_objectives()] == [1, 2, 3]
-        assert (await t2.parent_links())[ids["T2"]["objectives"][1]] == ids["T2"]["objectives"][0]
-        assert len(await t2.key_results_for(ids["T2"]["objectives"])) == 2
+        assert [k.number for k in await t1.okrs.key_results_for(ids["T1"]["objectives"])] == [2]
+        assert [o.number for o in await t2.okrs.all_objectives()] == [1, 2, 3]
+        assert (await t2.okrs.parent_links())[ids["T2"]["objectives"][1]] == ids["T2"][
+            "objectives"
+        ][0]
+        assert len(await t2.okrs.key_results_for(ids["T2"]["objectives"])) == 2
 
 
 # Check-ins, insert-or-ignore, datetimes ---------------------------------------
@@ -336,28 +338,28 @@ async def test_delete_objective_touches_only_its_team(db: Database) -> None:
 
 async def test_recent_check_ins_newest_first_at_most_n_per_key_result(db: Database) -> None:
     async with db.session() as session:
-        await ensure_workspace(session, "T1", NOW)
-        repo = Repository(session, "T1")
+        await TeamStore(session, "T1").workspace.ensure(NOW)
+        repo = TeamStore(session, "T1")
         objective = objective_row("T1", 1)
-        await repo.add(objective)
+        await repo.okrs.add(objective)
         krs = [key_result_row("T1", n, objective.id) for n in (1, 2, 3)]
         for kr in krs:
-            await repo.add(kr)
+            await repo.okrs.add(kr)
         busy, quiet, silent = krs
         # Inserted out of time order, with a tie on the newest instant.
         offsets = [3, 0, 7, 1, 5, 2, 6, 4]
         for offset in offsets:
-            await repo.add_check_in(
+            await repo.checkins.add(
                 check_in_row("T1", busy.id, NOW - timedelta(days=offset), float(offset))
             )
         tie = check_in_row("T1", busy.id, NOW, 100.0)
-        await repo.add_check_in(tie)  # same instant as offset 0, higher id: newer
-        await repo.add_check_in(check_in_row("T1", quiet.id, NOW - timedelta(days=9), 9.0))
-        await repo.add_check_in(check_in_row("T1", quiet.id, NOW - timedelta(days=8), 8.0))
+        await repo.checkins.add(tie)  # same instant as offset 0, higher id: newer
+        await repo.checkins.add(check_in_row("T1", quiet.id, NOW - timedelta(days=9), 9.0))
+        await repo.checkins.add(check_in_row("T1", quiet.id, NOW - timedelta(days=8), 8.0))
 
     async with db.session() as session:
-        repo = Repository(session, "T1")
-        recent = await repo.recent_check_ins([busy.id, quiet.id, silent.id, busy.id], 3)
+        repo = TeamStore(session, "T1")
+        recent = await repo.checkins.recent([busy.id, quiet.id, silent.id, busy.id], 3)
         by_kr: dict[int, list[CheckIn]] = {}
         for check_in in recent:
             by_kr.setdefault(check_in.key_result_id, []).append(check_in)
@@ -369,9 +371,9 @@ async def test_recent_check_ins_newest_first_at_most_n_per_key_result(db: Databa
             assert times == sorted(times, reverse=True)
         assert all(c.created_at.tzinfo is not None for c in recent)
 
-        assert len(await repo.recent_check_ins([busy.id], 50)) == 9
-        assert await repo.recent_check_ins([], 3) == []
-        latest = await repo.latest_check_ins([busy.id, quiet.id, silent.id])
+        assert len(await repo.checkins.recent([busy.id], 50)) == 9
+        assert await repo.checkins.recent([], 3) == []
+        latest = await repo.checkins.latest([busy.id, quiet.id, silent.id])
         assert {k: c.value for k, c in latest.items()} == {busy.id: 100.0, quiet.id: 8.0}
 
 
@@ -388,8 +390,8 @@ async def test_insert_ignore_inserts_once(db: Database) -> None:
 
     # A composite unique constraint: one prompt per team, user and period.
     async with db.session() as session:
-        await ensure_workspace(session, "T1", NOW)
-        await ensure_workspace(session, "T1", NOW)  # idempotent itself
+        await TeamStore(session, "T1").workspace.ensure(NOW)
+        await TeamStore(session, "T1").workspace.ensure(NOW)  # idempotent itself
         prompt = {
             "team_id": "T1",
             "user_id": "U1",
@@ -420,7 +422,7 @@ async def test_utc_datetime_round_trips_aware_values(db: Database) -> None:
     tokyo = timezone(timedelta(hours=9))
     written = datetime(2026, 11, 25, 19, 30, 15, 123456, tzinfo=tokyo)
     async with db.session() as session:
-        await ensure_workspace(session, "T1", written)
+        await TeamStore(session, "T1").workspace.ensure(written)
         session.add(
             SlackUser(
                 team_id="T1", user_id="U1", tz="Asia/Tokyo", is_admin=False, fetched_at=written
@@ -445,13 +447,13 @@ async def test_utc_datetime_rejects_naive_values(db: Database) -> None:
     naive = datetime(2026, 11, 25, 10, 0)
     with pytest.raises(StatementError) as raised:
         async with db.session() as session:
-            await ensure_workspace(session, "T1", naive)
+            await TeamStore(session, "T1").workspace.ensure(naive)
     assert isinstance(raised.value.orig, ValueError)
     assert "naive" in str(raised.value.orig)
 
     with pytest.raises(StatementError, match="naive"):
         async with db.session() as session:
-            await ensure_workspace(session, "T1", NOW)
+            await TeamStore(session, "T1").workspace.ensure(NOW)
             session.add(
                 Schedule(
                     team_id="T1",

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.core.errors import UserError
 from bot.runtime.services import Services
-from bot.transfer.yaml_io import export_yaml, import_yaml, load_document
+from bot.transfer.yaml_io import load_document
 from storage.models import Base, KeyResult, Kpi, Objective, Schedule
 
 # The example in SPEC's "YAML (import / export)" section, verbatim.
@@ -118,7 +118,7 @@ async def snapshot(services: Services) -> dict[str, list[tuple[Any, ...]]]:
 
 async def do_import(services: Services, text: str, team: str = "T1") -> str:
     document = load_document(text, "test.yml")
-    return (await import_yaml(services, team, document, services.clock())).summary()
+    return (await services.transfer.import_document(team, document, services.clock())).summary()
 
 
 async def rows(services: Services, model: type[Any], team: str = "T1") -> list[Any]:
@@ -203,17 +203,17 @@ async def test_edits_update_in_place(services: Services) -> None:
 
 async def test_spec_example_exports_as_written(services: Services) -> None:
     await do_import(services, SPEC_EXAMPLE)
-    exported = await export_yaml(services, "T1")
+    exported = await services.transfer.export("T1")
     assert yaml.safe_load(exported) == yaml.safe_load(SPEC_EXAMPLE)
 
 
 async def test_round_trip_through_a_fresh_team(services: Services) -> None:
     await do_import(services, RICH, team="T1")
-    first = await export_yaml(services, "T1")
+    first = await services.transfer.export("T1")
     assert yaml.safe_load(first) == yaml.safe_load(RICH)
 
     assert "created" in await do_import(services, first, team="T2")
-    second = await export_yaml(services, "T2")
+    second = await services.transfer.export("T2")
     assert second == first
     # and the export is itself a no-op to import again
     before = await snapshot(services)
@@ -223,7 +223,7 @@ async def test_round_trip_through_a_fresh_team(services: Services) -> None:
 
 async def test_export_of_an_empty_workspace_imports_cleanly(services: Services) -> None:
     assert await do_import(services, "", team="T1") == "import: nothing to change"
-    exported = await export_yaml(services, "T1")
+    exported = await services.transfer.export("T1")
     assert yaml.safe_load(exported) == {"objectives": [], "kpis": []}
     assert await do_import(services, exported, team="T1") == "import: nothing to change"
 
@@ -462,7 +462,7 @@ async def test_an_existing_loop_through_the_database_is_rejected(services: Servi
 
 async def test_import_into_one_team_does_not_touch_another(services: Services) -> None:
     await do_import(services, RICH, team="T2")
-    t2_before = await export_yaml(services, "T2")
+    t2_before = await services.transfer.export("T2")
     t2_rows = [
         [(r.id, r.number, r.title, r.updated_at) for r in await rows(services, m, "T2")]
         for m in (Objective, KeyResult)
@@ -475,14 +475,14 @@ async def test_import_into_one_team_does_not_touch_another(services: Services) -
     t1_numbers = [o.number for o in await rows(services, Objective, "T1")]
     assert t1_numbers == [1, 2, 3]  # "Grow weekly active teams" matched by title
 
-    assert await export_yaml(services, "T2") == t2_before
+    assert await services.transfer.export("T2") == t2_before
     assert [
         [(r.id, r.number, r.title, r.updated_at) for r in await rows(services, m, "T2")]
         for m in (Objective, KeyResult)
     ] == t2_rows
-    t1 = yaml.safe_load(await export_yaml(services, "T1"))
+    t1 = yaml.safe_load(await services.transfer.export("T1"))
     assert {k["key"]: k.get("max") for k in t1["kpis"]}["signup_rate"] == 50
-    assert await export_yaml(services, "T3") == "objectives: []\nkpis: []\n"
+    assert await services.transfer.export("T3") == "objectives: []\nkpis: []\n"
 
 
 @pytest.mark.parametrize(
@@ -495,7 +495,7 @@ async def test_unquoted_times_are_read_as_times(
     await do_import(services, f"schedule:\n  weekday: fri\n  time: {written}\n")
     [schedule] = await rows(services, Schedule)
     assert (schedule.weekday, schedule.local_time) == (4, stored)
-    exported = await export_yaml(services, "T1")
+    exported = await services.transfer.export("T1")
     assert yaml.safe_load(exported)["schedule"] == {"weekday": "friday", "time": stored}
 
 
@@ -535,6 +535,6 @@ async def test_numbers_in_exponent_form_are_numbers(services: Services) -> None:
     await do_import(services, text)
     [kpi] = await rows(services, Kpi)
     assert (kpi.min_value, kpi.max_value) == (0.001, 2500.0)
-    assert await do_import(services, await export_yaml(services, "T1")) == (
+    assert await do_import(services, await services.transfer.export("T1")) == (
         "import: nothing to change"
     )

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from bot.api.openapi import OPENAPI
-from bot.api.tokens import team_for_token
+from bot.api.tokens import ApiTokens
 from bot.core.errors import NotFound, UserError
-from bot.kpis import alerting as alerts
+from bot.core.times import parse_instant
 from bot.kpis.commands import KPI_KEY
-from bot.kpis.service import MAX_BATCH, Point
-from bot.runtime.services import Services
+from bot.kpis.ingest import MAX_BATCH
+from bot.kpis.service import KpiService
+from storage.repositories.kpis import Point
 
-SERVICES = web.AppKey("api_services", Services)
+
+@dataclass(frozen=True)
+class ApiDeps:
+    """What the API uses, handed over by the composition root."""
+
+    tokens: ApiTokens
+    kpis: KpiService
+    clock: Callable[[], datetime]
+
+
+DEPS = web.AppKey("api_deps", ApiDeps)
 
 
 class ApiError(Exception):
@@ -44,9 +57,9 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return web.json_response({"error": exc.reason}, status=exc.status)
 
 
-def add_routes(app: web.Application, services: Services) -> None:
+def add_routes(app: web.Application, deps: ApiDeps) -> None:
     api = web.Application(middlewares=[json_errors], client_max_size=16 * 1024 * 1024)
-    api[SERVICES] = services
+    api[DEPS] = deps
     api.router.add_post("/kpis/{key}/measurements", post_measurements)
     api.router.add_get("/kpis/{key}", get_kpi)
     api.router.add_get("/openapi.json", openapi)
@@ -59,7 +72,7 @@ async def _team(request: web.Request) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "missing bearer token: send 'Authorization: Bearer <token>'")
-    team_id = await team_for_token(request.app[SERVICES].db, token.strip())
+    team_id = await request.app[DEPS].tokens.team_for(token.strip())
     if team_id is None:
         raise ApiError(401, "invalid or revoked token")
     return team_id
@@ -77,14 +90,10 @@ def _instant(raw: Any, field: str, now: datetime) -> datetime:
         return now
     if not isinstance(raw, str):
         raise ApiError(422, "must be an ISO 8601 time string like 2026-11-25T10:00:00Z", field)
-    text = raw.strip().replace(" ", "T", 1)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        return parse_instant(raw)
     except ValueError:
         raise ApiError(422, f"{raw!r} is not an ISO 8601 time", field) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _point(item: Any, prefix: str, now: datetime) -> Point:
@@ -127,31 +136,28 @@ def parse_measurements(body: Any, now: datetime) -> list[Point]:
 
 async def post_measurements(request: web.Request) -> web.Response:
     team_id = await _team(request)
-    services = request.app[SERVICES]
+    deps = request.app[DEPS]
     key = _key(request)
     try:
         body = json.loads(await request.read())
     except (ValueError, UnicodeDecodeError):
         raise ApiError(422, "the body is not valid JSON", "body") from None
-    now = services.clock()
+    now = deps.clock()
     points = parse_measurements(body, now)
     try:
-        result = await services.kpis.ingest(team_id, key, points, "api", now)
+        result = await deps.kpis.ingest(team_id, key, points, "api", now)
     except NotFound:
         raise ApiError(404, f"no KPI {key!r} in this workspace") from None
     except UserError as exc:
         raise ApiError(422, exc.message, "measurements") from None
-    if result.planned_messages or result.updated_alerts:
-        services.spawn(alerts.deliver(services, now, result.updated_alerts))
     return web.json_response({"stored": result.stored}, status=201)
 
 
 async def get_kpi(request: web.Request) -> web.Response:
     team_id = await _team(request)
-    services = request.app[SERVICES]
     key = _key(request)
     try:
-        summary = await services.kpis.summary(team_id, key)
+        summary = await request.app[DEPS].kpis.summary(team_id, key)
     except NotFound:
         raise ApiError(404, f"no KPI {key!r} in this workspace") from None
     return web.json_response(summary)

@@ -7,28 +7,69 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.blocks.status import (
+from bot.blocks.common import (
     MAX_BLOCKS,
-    STATUS_EMOJI,
     Block,
     Message,
     context,
     escape,
     header,
+    number,
     pack_lines,
     percent,
     progress_bar,
     section,
     value_with_unit,
 )
-from bot.checkins.recording import STATUSES
-from bot.okrs.service import format_number
+from bot.blocks.status import STATUS_EMOJI
+from bot.core.progress import STATUSES
 
 MODAL_MAX_KEY_RESULTS = 19  # 5 blocks each, under the 100-block modal limit
 CHECKIN_CALLBACK = "checkin_submit"
 ACTION_OPEN_ONE = "checkin_open_one"
 ACTION_OPEN_ALL = "checkin_open_all"
 ACTION_SKIP = "checkin_skip"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one check-in stored, for confirmations and the prompt it answered."""
+
+    key_result_number: int
+    title: str
+    value: float | None
+    status: str | None
+    confidence: int | None
+    note: str | None
+    unit: str | None
+
+
+def recorded_facts(recorded: Recorded) -> str:
+    """`150 teams · at risk · confidence 7/10 — “note”` as mrkdwn."""
+    parts = []
+    if recorded.value is not None:
+        parts.append(value_with_unit(recorded.value, recorded.unit))
+    if recorded.status:
+        parts.append(STATUSES[recorded.status])
+    if recorded.confidence is not None:
+        parts.append(f"confidence {recorded.confidence}/10")
+    line = " · ".join(parts)
+    if recorded.note:
+        line += f" — “{escape(recorded.note)}”"
+    return line
+
+
+def describe_recorded(recorded: Recorded) -> str:
+    """`*KR-4* Title · 150 teams · at risk — “note”` as mrkdwn."""
+    return (
+        f"*KR-{recorded.key_result_number}* {escape(recorded.title)} · {recorded_facts(recorded)}"
+    )
+
+
+def render_recorded(recorded: list[Recorded]) -> str:
+    """The DM confirmation after a free-text check-in."""
+    lines = "\n".join(f"• {describe_recorded(item)}" for item in recorded)
+    return f":white_check_mark: Recorded:\n{lines}"
 
 
 @dataclass(frozen=True)
@@ -44,8 +85,8 @@ class KeyResultLine:
     progress: float
     status: str | None = None
     confidence: int | None = None
-    # What this prompt recorded for it, if anything (value, status, note).
-    recorded: str | None = None
+    # What this prompt recorded for it, if anything.
+    recorded: Recorded | None = None
 
 
 @dataclass(frozen=True)
@@ -61,11 +102,11 @@ def _where_it_stands(kr: KeyResultLine) -> str:
     if kr.kind == "boolean":
         return "done" if kr.progress >= 1 else "not done yet"
     if kr.kind == "range":
-        window = f"{format_number(kr.low)}–{value_with_unit(kr.high, kr.unit)}"
+        window = f"{number(kr.low)}–{value_with_unit(kr.high, kr.unit)}"
         last = value_with_unit(kr.current, kr.unit) if kr.current is not None else "no value yet"
         return f"last {last} · keep within {window}"
     return (
-        f"last {format_number(kr.current)} → target {value_with_unit(kr.target, kr.unit)} "
+        f"last {number(kr.current)} → target {value_with_unit(kr.target, kr.unit)} "
         f"· {percent(kr.progress)}"
     )
 
@@ -84,7 +125,7 @@ def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
     for kr in view.key_results[:room]:
         text = f"*KR-{kr.number}* {escape(kr.title)}\n{_where_it_stands(kr)}"
         if kr.recorded:
-            text += f"\n:white_check_mark: Recorded {kr.recorded}"
+            text += f"\n:white_check_mark: Recorded {recorded_facts(kr.recorded)}"
         block = section(text)
         if not kr.recorded:
             block["accessory"] = {
@@ -195,8 +236,8 @@ def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) ->
 
 def _example(kr: KeyResultLine) -> str:
     if kr.current is not None:
-        return format_number(kr.current)
-    return format_number(kr.low if kr.kind == "range" else kr.target)
+        return number(kr.current)
+    return number(kr.low if kr.kind == "range" else kr.target)
 
 
 def _input(block_id: str, label: str, element: dict[str, Any]) -> Block:
@@ -257,9 +298,7 @@ def render_digest(view: DigestView) -> Message:
         for kr in objective.key_results:
             moved = ""
             if kr.value_now is not None and kr.value_before != kr.value_now:
-                moved = (
-                    f" {format_number(kr.value_before)} → {value_with_unit(kr.value_now, kr.unit)}"
-                )
+                moved = f" {number(kr.value_before)} → {value_with_unit(kr.value_now, kr.unit)}"
             flagged = kr.status in {"at_risk", "off_track"}
             if not moved and not flagged:
                 continue

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.blocks.charts import sparkline
-from bot.blocks.status import (
+from bot.blocks.common import (
     MAX_BLOCKS,
     Block,
     Message,
@@ -14,7 +15,9 @@ from bot.blocks.status import (
     header,
     pack_lines,
     section,
+    value_with_unit,
 )
+from bot.core.numbers import describe_range
 
 STATE_EMOJI = {
     "ok": ":large_green_circle:",
@@ -26,28 +29,18 @@ STATE_EMOJI = {
 
 
 def _value(value: float | None, unit: str | None) -> str:
-    if value is None:
-        return "no data yet"
-    shown = f"{value:,.4g}"
-    if not unit:
-        return shown
-    return f"{shown}{unit}" if unit == "%" else f"{shown} {escape(unit)}"
+    return "no data yet" if value is None else value_with_unit(value, unit)
 
 
 def _range(summary: dict[str, Any]) -> str:
     normal = summary["normal_range"]
-    unit = summary.get("unit")
     if normal["learning"]:
         return f"learning (alerts start after {normal['min_history']} measurements)"
     low, high = normal["min"], normal["max"]
+    if low is None and high is None:
+        return "not known yet"
     kind = "" if normal["source"] == "static" else " (learned)"
-    if low is not None and high is not None:
-        return f"{low:,.4g} – {_value(high, unit)}{kind}"
-    if low is not None:
-        return f"≥ {_value(low, unit)}{kind}"
-    if high is not None:
-        return f"≤ {_value(high, unit)}{kind}"
-    return "not known yet"
+    return escape(describe_range(low, high, summary.get("unit"))) + kind
 
 
 def _line(summary: dict[str, Any]) -> str:
@@ -86,7 +79,8 @@ def render_kpi_show(summary: dict[str, Any]) -> Message:
         blocks.append(
             section(
                 f"`{sparkline(values)}`\n{len(values)} latest values, {first} → {last} · "
-                f"low {min(values):,.4g} · high {max(values):,.4g}"
+                f"low {value_with_unit(min(values), None)} · "
+                f"high {value_with_unit(max(values), None)}"
             )
         )
     normal = summary["normal_range"]
@@ -102,3 +96,13 @@ def render_kpi_show(summary: dict[str, Any]) -> Message:
         notes.append(f"alerts go to <#{summary['channel']}>")
     blocks.append(context(" · ".join(notes)))
     return Message(f"{summary['key']}: {_line(summary)}".replace("*", ""), blocks)
+
+
+def render_kpi_recorded(summary: dict[str, Any], value: float, at: datetime) -> str:
+    """The reply to `/kpi record`: what was stored, and whether the KPI is alerting."""
+    state = summary["alert"]["state"]
+    suffix = "" if state == "ok" else f" The KPI is alerting ({state.replace('_', ' ')})."
+    return (
+        f":white_check_mark: Recorded {value_with_unit(value, None)} for "
+        f"*{escape(summary['key'])}* at {at:%Y-%m-%d %H:%M} UTC.{suffix}"
+    )

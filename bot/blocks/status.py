@@ -8,17 +8,29 @@ how many it left out and how to see them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from bot.okrs.service import format_number
-from bot.okrs.status import KeyResultView, ObjectiveView, StatusReport
+from bot.blocks.common import (
+    MAX_BLOCKS,
+    Block,
+    Message,
+    clip,
+    context,
+    escape,
+    group_lines,
+    header,
+    number,
+    percent,
+    person,
+    plain,
+    progress_bar,
+    section,
+    value_with_unit,
+)
+from bot.core.progress import STATUSES, objective_progress
 
-Block = dict[str, Any]
-
-MAX_BLOCKS = 50
-SECTION_LIMIT = 3000
-HEADER_LIMIT = 150
 FULL_MODE_MAX_OBJECTIVES = 12
 STATUS_EMOJI = {
     "on_track": ":large_green_circle:",
@@ -26,97 +38,99 @@ STATUS_EMOJI = {
     "off_track": ":red_circle:",
     None: ":white_circle:",
 }
-STATUS_LABEL = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track"}
+STATUS_LABEL = STATUSES
 # `<` and `>` are control characters in mrkdwn, even inside backticks.
 DETAIL_HINT = "Details of one objective: `/okr status O-&lt;n&gt;`"
 
 
 @dataclass(frozen=True)
-class Message:
-    text: str
-    blocks: list[Block]
-    thread_ts: str | None = None  # set for replies in a thread
-
-    def as_kwargs(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": self.blocks}
-
-
-def progress_bar(fraction: float, width: int = 10) -> str:
-    filled = round(max(0.0, min(1.0, fraction)) * width)
-    return "█" * filled + "░" * (width - filled)
+class CheckInView:
+    value: float | None
+    status: str | None
+    confidence: int | None
+    note: str | None
+    author_id: str | None
+    at: datetime
 
 
-def percent(fraction: float) -> str:
-    return f"{round(fraction * 100)}%"
+@dataclass(frozen=True)
+class KeyResultView:
+    number: int
+    title: str
+    owner_id: str
+    kind: str
+    start: float | None
+    target: float | None
+    low: float | None
+    high: float | None
+    current: float | None
+    unit: str | None
+    progress: float
+    expected: float | None  # None when pace does not apply to the kind
+    behind_pace: bool
+    status: str | None
+    confidence: int | None
+    stale: bool
+    last_check_in_at: datetime | None
+    recent: list[CheckInView] = field(default_factory=list)
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+@dataclass(frozen=True)
+class ObjectiveView:
+    number: int
+    title: str
+    owner_id: str
+    channel_id: str | None
+    cycle: str
+    status: str
+    progress: float
+    parent_number: int | None
+    key_results: list[KeyResultView]
+
+    @property
+    def at_risk(self) -> int:
+        return sum(1 for kr in self.key_results if kr.status in {"at_risk", "off_track"})
+
+    @property
+    def behind(self) -> int:
+        return sum(1 for kr in self.key_results if kr.behind_pace)
 
 
-def _clip_mrkdwn(text: str, limit: int) -> str:
-    """Clip mrkdwn without ending inside an escape (`&amp;`) or a mention (`<@U…>`)."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if cut.rfind("<") > cut.rfind(">"):
-        cut = cut[: cut.rfind("<")]
-    if cut.rfind("&") > cut.rfind(";"):
-        cut = cut[: cut.rfind("&")]
-    return cut + "…"
+@dataclass(frozen=True)
+class Scope:
+    """What a report covers: `all`, one `channel`, one `user`, or one `objective`."""
+
+    kind: str
+    channel_id: str | None = None
+    user_id: str | None = None
 
 
-def section(text: str) -> Block:
-    return {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": _clip_mrkdwn(text, SECTION_LIMIT)},
-    }
+@dataclass(frozen=True)
+class StatusReport:
+    scope: Scope
+    objectives: list[ObjectiveView]
+    # Display names of the people shown, where known (cached from Slack).
+    names: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def detail(self) -> bool:
+        return self.scope.kind == "objective"
 
-def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip_mrkdwn(text, 3000)}]}
-
-
-def header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, HEADER_LIMIT)}}
-
-
-def _plain(text: str) -> str:
-    """Header blocks are plain text: spell out <@U…>/<#C…> references Slack won't render."""
-    import re
-
-    return re.sub(r"<[@#]([A-Z0-9]+)(?:\|([^>]*))?>", lambda m: m.group(2) or m.group(1), text)
-
-
-def escape(text: str) -> str:
-    """Escape user text for mrkdwn so a title cannot inject mentions or links."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def value_with_unit(value: float | None, unit: str | None) -> str:
-    shown = format_number(value)
-    if unit is None or value is None:
-        return shown
-    return f"{shown}{unit}" if unit == "%" else f"{shown} {escape(unit)}"
+    @property
+    def average_progress(self) -> float:
+        return objective_progress([o.progress for o in self.objectives])
 
 
 def key_result_value(kr: KeyResultView) -> str:
     if kr.kind == "boolean":
         return "done" if kr.progress >= 1 else "not done yet"
     if kr.kind == "range":
-        window = f"{format_number(kr.low)}–{value_with_unit(kr.high, kr.unit)}"
+        window = f"{number(kr.low)}–{value_with_unit(kr.high, kr.unit)}"
         inside = "inside" if kr.progress >= 1 else "outside"
         if kr.current is None:
             return f"no value yet (keep within {window})"
         return f"{value_with_unit(kr.current, kr.unit)} ({inside} {window})"
-    return f"{format_number(kr.current)} → {value_with_unit(kr.target, kr.unit)}"
-
-
-def person(user_id: str, names: dict[str, str] | None) -> str:
-    """A known display name (no notification when a report is posted in a channel),
-    else a mention, which Slack renders as the name."""
-    name = (names or {}).get(user_id)
-    return escape(name) if name else f"<@{user_id}>"
+    return f"{number(kr.current)} → {value_with_unit(kr.target, kr.unit)}"
 
 
 def key_result_line(kr: KeyResultView, names: dict[str, str] | None = None) -> str:
@@ -154,29 +168,6 @@ def objective_heading(objective: ObjectiveView, names: dict[str, str] | None = N
     )
 
 
-def pack_lines(lines: list[str], limit: int = SECTION_LIMIT) -> list[str]:
-    """Group lines into chunks that each fit one section."""
-    return ["\n".join(group) for group in _group_lines(lines, limit)]
-
-
-def _group_lines(lines: list[str], limit: int = SECTION_LIMIT) -> list[list[str]]:
-    """Group lines so that each group, joined by newlines, fits one section.
-
-    Callers count what they show by group length: a line may itself contain newlines.
-    """
-    groups: list[list[str]] = []
-    size = 0
-    for line in lines:
-        line = _clip_mrkdwn(line, limit)
-        if groups and size + 1 + len(line) <= limit:
-            groups[-1].append(line)
-            size += 1 + len(line)
-        else:
-            groups.append([line])
-            size = len(line)
-    return groups
-
-
 def _summary_line(report: StatusReport) -> str:
     objectives = report.objectives
     key_results = [kr for o in objectives for kr in o.key_results]
@@ -197,31 +188,45 @@ def _summary_line(report: StatusReport) -> str:
     return " · ".join(parts)
 
 
-def _title_blocks(title: str) -> tuple[Block, str | None]:
-    """A header, plus the scope as mrkdwn when it names a channel or user.
+def _title(report: StatusReport) -> tuple[str, str | None]:
+    """The header (plain text) and, for a channel or a person, the scope as mrkdwn.
 
-    Header blocks are plain text, where `<#C…>` would show as a bare id; the
-    mention goes to a context line, where Slack renders it as #channel or @name.
+    Header blocks are plain text, where `<#C…>` would show as a bare id; the scope
+    goes to the context line, where Slack renders it as #channel.
     """
-    head, _, scope = title.partition(" · ")
-    if scope and "<" in scope:
-        return header(head), scope
-    return header(_plain(title)), None
+    scope = report.scope
+    if scope.kind == "objective" and report.objectives:
+        objective = report.objectives[0]
+        return f"O-{objective.number} · {objective.title}", None
+    if scope.kind == "channel" and scope.channel_id:
+        return "OKR status", f"<#{scope.channel_id}>"
+    if scope.kind == "user" and scope.user_id:
+        return "OKR status", person(scope.user_id, report.names)
+    return "OKR status · all objectives", None
+
+
+def _empty_text(report: StatusReport) -> str:
+    scope = report.scope
+    if scope.kind == "channel" and scope.channel_id:
+        return f"No objectives report to <#{scope.channel_id}> yet."
+    if scope.kind == "user" and scope.user_id:
+        return (
+            f"{person(scope.user_id, report.names)} owns no active objectives or key results yet."
+        )
+    return 'No objectives yet. Create one with `/okr objective add "Title"`.'
 
 
 def render_status(report: StatusReport) -> Message:
-    title_block, scope = _title_blocks(report.title)
+    title, scope = _title(report)
     if not report.objectives:
-        return Message(
-            text=_plain(report.empty_message),
-            blocks=[title_block, section(report.empty_message)],
-        )
+        empty = _empty_text(report)
+        return Message(text=plain(empty), blocks=[header(title), section(empty)])
     if report.detail:
         return _render_detail(report.objectives[0], report)
     summary = _summary_line(report)
-    fallback = f"{_plain(report.title)}: {summary}"
+    fallback = f"{title}: {summary}" if scope is None else f"{title} · {plain(scope)}: {summary}"
     summary_line = f"{scope} · {summary}" if scope else summary
-    blocks: list[Block] = [title_block, context(summary_line)]
+    blocks: list[Block] = [header(title), context(summary_line)]
     if len(report.objectives) <= FULL_MODE_MAX_OBJECTIVES:
         for objective in report.objectives:
             blocks.append(section(objective_heading(objective, report.names)))
@@ -245,7 +250,7 @@ def _key_result_sections(
             )
         ]
     lines = [key_result_line(kr, names) for kr in objective.key_results]
-    groups = _group_lines(lines)
+    groups = group_lines(lines)
     if len(groups) <= budget:
         return [section("\n".join(group)) for group in groups]
     shown = groups[: budget - 1]
@@ -263,14 +268,14 @@ def _compact_line(objective: ObjectiveView, names: dict[str, str] | None = None)
         extras.append(f":warning: {objective.behind} behind pace")
     return (
         f"`{progress_bar(objective.progress)}` {percent(objective.progress)} "
-        f"*O-{objective.number}* {escape(_clip(objective.title, 80))} · "
+        f"*O-{objective.number}* {escape(clip(objective.title, 80))} · "
         f"{person(objective.owner_id, names)} · " + " · ".join(extras)
     )
 
 
 def _compact_blocks(report: StatusReport, head: list[Block]) -> list[Block]:
     """One line per objective, packed into sections; say plainly what did not fit."""
-    groups = _group_lines([_compact_line(o, report.names) for o in report.objectives])
+    groups = group_lines([_compact_line(o, report.names) for o in report.objectives])
     room = MAX_BLOCKS - len(head) - 1
     blocks = head + [section("\n".join(group)) for group in groups[:room]]
     shown = sum(len(group) for group in groups[:room])
@@ -287,7 +292,7 @@ def _compact_blocks(report: StatusReport, head: list[Block]) -> list[Block]:
 
 def _render_detail(objective: ObjectiveView, report: StatusReport) -> Message:
     blocks: list[Block] = [
-        header(_plain(report.title)),
+        header(f"O-{objective.number} · {objective.title}"),
         section(objective_heading(objective, report.names)),
     ]
     if objective.channel_id:
@@ -316,17 +321,13 @@ def _history(kr: KeyResultView) -> str:
     lines = []
     for check_in in kr.recent:
         status = STATUS_LABEL.get(check_in.status or "", "no status")
-        note = f" — “{escape(_clip(check_in.note, 200))}”" if check_in.note else ""
+        note = f" — “{escape(clip(check_in.note, 200))}”" if check_in.note else ""
         author = f" · <@{check_in.author_id}>" if check_in.author_id else ""
         lines.append(
             f"> {check_in.at:%Y-%m-%d} · {value_with_unit(check_in.value, kr.unit)} · "
             f"{status}{author}{note}"
         )
     return "\n".join(lines)
-
-
-def render_error(text: str) -> dict[str, Any]:
-    return {"response_type": "ephemeral", "text": text}
 
 
 def render_home(report: StatusReport) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from bot.kpis.rules import DEFAULTS
+
 
 @click.group()
 def kpi() -> None:
@@ -20,7 +22,7 @@ def kpi() -> None:
 @click.option(
     "--min-history",
     type=click.IntRange(min=1),
-    default=30,
+    default=DEFAULTS.min_history,
     show_default=True,
     metavar="N",
     help="Measurements needed before a learned range may alert.",
@@ -28,7 +30,7 @@ def kpi() -> None:
 @click.option(
     "--consecutive",
     type=click.IntRange(min=1),
-    default=1,
+    default=DEFAULTS.consecutive,
     show_default=True,
     metavar="N",
     help="Abnormal measurements in a row that open an alert.",
@@ -45,12 +47,8 @@ def backtest_command(
     Without --min/--max the normal range is learned from the history itself,
     exactly as for a live KPI. Only the CSV goes to stdout; messages go to stderr.
     """
-    from bot.kpis.detection.detector import (
-        DetectorConfig,
-        backtest,
-        format_backtest_csv,
-        parse_history_csv,
-    )
+    from bot.kpis.detection.config import DetectorConfig
+    from bot.kpis.detection.history import backtest, format_backtest_csv, parse_history_csv
 
     def fail(message: str) -> None:
         click.echo(f"okrbot: {message}", err=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from bot.core.errors import UserError
+from bot.core.times import parse_instant
 from bot.runtime.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -69,14 +70,12 @@ def _migrate(settings: Settings) -> None:
 
 
 def _parse_instant(value: str) -> datetime:
-    text = value.strip().replace("Z", "+00:00").replace(" ", "T", 1)
     try:
-        parsed = datetime.fromisoformat(text)
+        return parse_instant(value)
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not an ISO 8601 time like 2026-11-30T09:00:00Z"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -151,7 +150,7 @@ def _team_option(function: Callable[..., Any]) -> Callable[..., Any]:
 @_team_option
 def import_command(file: Path, team: str | None) -> None:
     """Create or update objectives, key results, KPIs and the schedule from YAML."""
-    from bot.transfer.yaml_io import import_yaml, load_document, validate
+    from bot.transfer.yaml_io import load_document, validate
 
     settings = _settings()
     try:
@@ -170,7 +169,7 @@ def import_command(file: Path, team: str | None) -> None:
         # import leaves nothing behind.
         team_id = await resolve_team(services, team, create=False)
         try:
-            report = await import_yaml(services, team_id, document, services.clock())
+            report = await services.transfer.import_document(team_id, document, services.clock())
         except UserError as exc:
             raise UserError(f"{file}: {exc.message}") from None
         return report.summary()
@@ -182,29 +181,28 @@ def import_command(file: Path, team: str | None) -> None:
 @_team_option
 def export_command(team: str | None) -> None:
     """Print the workspace's objectives, key results, KPIs and schedule as YAML."""
-    from bot.transfer.yaml_io import export_yaml
-
     settings = _settings()
     _migrate(settings)
 
     async def go(services: Services) -> str:
         team_id = await resolve_team(services, team)
-        return await export_yaml(services, team_id)
+        return await services.transfer.export(team_id)
 
     click.echo(_with_services(settings, go), nl=False)
 
 
-async def resolve_team(services: Any, team: str | None, *, create: bool = True) -> str:
+async def resolve_team(services: Services, team: str | None, *, create: bool = True) -> str:
     """`--team` as given (created if new, unless `create` is off), else the only workspace."""
-    from storage.repository import ensure_workspace, known_team_ids
+    from storage.repositories.fleet import known_team_ids
 
+    if team:
+        if not team.strip() or len(team) > 32 or not team.isalnum():
+            raise UserError(f"--team {team!r} is not a Slack team id like T0123ABCD")
+        if create:
+            async with services.db.team(team) as store:
+                await store.workspace.ensure(services.clock())
+        return team
     async with services.db.session() as session:
-        if team:
-            if not team.strip() or len(team) > 32 or not team.isalnum():
-                raise UserError(f"--team {team!r} is not a Slack team id like T0123ABCD")
-            if create:
-                await ensure_workspace(session, team, services.clock())
-            return team
         teams = await known_team_ids(session)
     if len(teams) == 1:
         return teams[0]
@@ -223,14 +221,12 @@ def token() -> None:
 @_team_option
 def token_create(name: str, team: str | None) -> None:
     """Create a token; it is printed once, alone on the last line (only its hash is kept)."""
-    from bot.api.tokens import create_token
-
     settings = _settings()
     _migrate(settings)
 
     async def go(services: Services) -> tuple[str, str]:
         team_id = await resolve_team(services, team)
-        return team_id, await create_token(services.db, team_id, name, services.clock())
+        return team_id, await services.tokens.create(team_id, name, services.clock())
 
     team_id, value = _with_services(settings, go)
     click.echo(f"API token {name!r} for workspace {team_id} (shown only now; store it safely):")
@@ -242,14 +238,12 @@ def token_create(name: str, team: str | None) -> None:
 @_team_option
 def token_revoke(name: str, team: str | None) -> None:
     """Revoke the active token called NAME: requests with it get 401 from now on."""
-    from bot.api.tokens import revoke_token
-
     settings = _settings()
     _migrate(settings)
 
     async def go(services: Services) -> str:
         team_id = await resolve_team(services, team)
-        await revoke_token(services.db, team_id, name, services.clock())
+        await services.tokens.revoke(team_id, name, services.clock())
         return f"revoked token {name!r} of workspace {team_id}"
 
     click.echo(_with_services(settings, go), err=True)
@@ -268,9 +262,9 @@ main.add_command(kpi)
 @_team_option
 def kpi_import(file: Path, key: str, team: str | None) -> None:
     """Load a KPI's history from FILE.csv (timestamp,value); same upsert rules as the API."""
-    from bot.kpis import alerting as alerts
-    from bot.kpis.detection.detector import parse_history_csv
-    from bot.kpis.service import points_from
+    from bot.kpis.detection.history import parse_history_csv
+    from bot.kpis.ingest import MAX_BATCH
+    from storage.repositories.kpis import Point
 
     settings = _settings()
     try:
@@ -285,14 +279,12 @@ def kpi_import(file: Path, key: str, team: str | None) -> None:
         team_id = await resolve_team(services, team)
         now = services.clock()
         stored = 0
-        points = points_from(rows)
-        for start in range(0, len(points), 10_000):
+        points = [Point(at, value) for at, value in rows]
+        for start in range(0, len(points), MAX_BATCH):
             result = await services.kpis.ingest(
-                team_id, key, points[start : start + 10_000], "import", now
+                team_id, key, points[start : start + MAX_BATCH], "import", now
             )
             stored += result.stored
-        if services.settings.slack_bot_token:
-            await alerts.deliver(services, now)
         return f"stored {stored} measurements for {key}"
 
     click.echo(_with_services(settings, go), err=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 class UserError(Exception):
-    """Bad input or a forbidden action; `message` says what, `usage` the correct form."""
+    """Bad input or a forbidden action; `message` says what, `usage` the correct form.
+
+    The message is plain text (Block Kit escapes it when it is shown).
+    """
 
     def __init__(self, message: str, usage: str | None = None) -> None:
         super().__init__(message)
@@ -13,12 +16,6 @@ class UserError(Exception):
 
     def with_usage(self, usage: str) -> UserError:
         return self if self.usage else UserError(self.message, usage)
-
-    def render(self) -> str:
-        text = f":warning: {self.message[:1].upper()}{self.message[1:]}"
-        if self.usage:
-            text += f"\nUsage: `{self.usage}`"
-        return text
 
 
 class NotFound(UserError):

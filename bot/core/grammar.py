@@ -6,11 +6,11 @@ returned unresolved and the caller resolves it against the workspace.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 from bot.core.errors import UserError
+from bot.core.numbers import parse_number
 
 OPEN_QUOTES = {'"': '"', "\u201c": "\u201d", "\u201d": "\u201d", "\u201e": "\u201d"}
 CLOSE_QUOTES = {'"', "\u201c", "\u201d"}
@@ -26,8 +26,6 @@ _OBJECTIVE_ID = re.compile(r"^O-([0-9]{1,9})$", re.IGNORECASE)
 _KEY_RESULT_ID = re.compile(r"^KR-([0-9]{1,9})$", re.IGNORECASE)
 _CYCLE = re.compile(r"^([0-9]{4})(?:-(Q[1-4]|H[12]))?$", re.IGNORECASE)
 _CYCLE_YEARS = range(1900, 3000)
-# Commas are only thousands separators: `1,200` but never `3,5` (a decimal comma).
-_THOUSANDS = re.compile(r"^[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -110,23 +108,6 @@ def parse_objective_id(text: str) -> int | None:
 def parse_key_result_id(text: str) -> int | None:
     m = _KEY_RESULT_ID.match(text)
     return int(m.group(1)) if m else None
-
-
-def parse_number(text: str, what: str) -> float:
-    """A finite number; `1,200`, `3.5%` and `1_000` are accepted, `nan`/`inf` are not."""
-    cleaned = text.strip().rstrip("%")
-    if "," in cleaned:
-        if not _THOUSANDS.match(cleaned):
-            raise UserError(f"{what} must be a number like `1200` or `1,200`, not `{text}`")
-        cleaned = cleaned.replace(",", "")
-    cleaned = cleaned.replace("_", "")
-    try:
-        value = float(cleaned)
-    except ValueError:
-        raise UserError(f"{what} must be a number, not `{text}`") from None
-    if not math.isfinite(value):
-        raise UserError(f"{what} must be a finite number, not `{text}`")
-    return value
 
 
 def parse_range(text: str) -> tuple[float, float]:

@@ -7,6 +7,9 @@ from datetime import UTC, date, datetime
 
 from bot.core.grammar import parse_cycle
 
+# What an owner says of a key result in a check-in, and how it reads.
+STATUSES = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track"}
+
 # A key result this many points (fraction of 1) behind its straight-line pace is flagged.
 BEHIND_PACE_TOLERANCE = 0.2
 

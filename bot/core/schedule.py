@@ -8,7 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.okrs.commands import WEEKDAYS
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEK = timedelta(weeks=1)
 
 
 @dataclass(frozen=True)

@@ -1,187 +1,291 @@
-"""The alert lifecycle on Slack: one post per episode, edited as it changes, a threaded
-note when it resolves, repeat reminders while unacknowledged, acknowledge and snooze.
+"""One alert's whole life: opened, updated and resolved by measurements, "no data" when a
+KPI falls silent, repeated while nobody looks, acknowledged or snoozed, and its one
+Slack message (with its chart) kept current.
 
 Modelled on Alertmanager: firing → resolved, a repeat interval, silences (snooze)
-and "no data" as its own kind of alert.
+and "no data" as its own kind of alert. The decisions are pure (`decide`); the rest
+applies them to the database and to Slack through the outbox.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.status import Block, Message, context, escape, header, section
-from bot.kpis.service import open_alert, plan_message, recent_measurements
-from bot.runtime.services import Services
-from bot.slack import outbox
+from bot.blocks.alerts import (
+    SNOOZES,
+    AlertView,
+    render_alert,
+    render_repeat_reply,
+    render_resolved_reply,
+)
+from bot.core.message import Message
+from bot.core.tasks import Background
+from bot.kpis.detection.detector import Evaluation
+from bot.slack.clients import SlackClients
+from bot.slack.outbox import LEASE, NotReady, Outbox
+from storage.db import Database
 from storage.models import Alert, Kpi, OutboxMessage
+from storage.repositories import TeamStore
+from storage.repositories.kpis import Point
+from storage.repositories.outbox import Planned
 
 log = logging.getLogger(__name__)
 
 ALERT_KINDS = ("alert", "alert_resolved", "alert_repeat")
-ACTION_ACK = "alert_ack"
-ACTION_SNOOZE = "alert_snooze"
-SNOOZES = {3600: "1 hour", 86400: "1 day", 604800: "1 week"}
 CHART_POINTS = 120
+EDIT_INTERVAL = 10.0  # seconds between edits of one alert's message (Slack: ~50/min)
+
+
+# Decisions (pure) ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class AlertView:
-    alert_id: int
-    kind: str  # range | no_data
-    kpi_key: str
-    kpi_name: str
-    unit: str | None
-    value: float | None
-    value_at: datetime | None
+class Opening:
+    opened_at: datetime
+    last_value: float
+    last_at: datetime
     low: float | None
     high: float | None
-    opened_at: datetime
-    resolved_at: datetime | None
-    acknowledged_by: str | None
-    acknowledged_at: datetime | None
-    snoozed_until: datetime | None
-    expected_interval_seconds: int | None
+    worst_value: float
 
 
-def _fmt(value: float | None, unit: str | None) -> str:
-    if value is None:
-        return "–"
-    shown = f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    if not unit:
-        return shown
-    return f"{shown}{unit}" if unit == "%" else f"{shown} {escape(unit)}"
+@dataclass(frozen=True)
+class Update:
+    last_value: float
+    last_at: datetime
+    low: float | None
+    high: float | None
+    worst_value: float | None  # None: keep the worst seen so far
 
 
-def _when(at: datetime | None) -> str:
-    return "–" if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
+@dataclass(frozen=True)
+class Resolution:
+    last_value: float
+    last_at: datetime
 
 
-def _range(view: AlertView) -> str:
-    if view.low is not None and view.high is not None:
-        return f"{_fmt(view.low, None)} – {_fmt(view.high, view.unit)}"
-    if view.low is not None:
-        return f"at least {_fmt(view.low, view.unit)}"
-    if view.high is not None:
-        return f"at most {_fmt(view.high, view.unit)}"
-    return "unknown"
+@dataclass(frozen=True)
+class Decision:
+    """What a batch of verdicts does to a KPI's alerts (at most one of open/update/resolve)."""
+
+    resolve_no_data: bool = False
+    open: Opening | None = None
+    update: Update | None = None
+    resolve: Resolution | None = None
 
 
-def how_far_out(value: float, low: float | None, high: float | None) -> tuple[str, float] | None:
-    """("above"|"below", distance) when outside [low, high], else None."""
-    if high is not None and value > high:
-        return "above", value - high
-    if low is not None and value < low:
-        return "below", low - value
-    return None
+@dataclass(frozen=True)
+class OpenRange:
+    """What `decide` needs of the open out-of-range alert."""
+
+    low: float | None
+    high: float | None
+    worst_value: float | None
 
 
-def render_alert(view: AlertView) -> Message:
-    """The alert's one message, in its current state (open, acknowledged, resolved)."""
-    name = escape(view.kpi_name)
-    if view.kind == "no_data":
-        title = (
-            f":white_check_mark: {view.kpi_name}: data is arriving again"
-            if view.resolved_at
-            else f":mailbox_with_no_mail: No data for {view.kpi_name}"
+def decide(
+    open_range: OpenRange | None,
+    no_data_open: bool,
+    points: Sequence[Point],
+    evaluations: Sequence[Evaluation],
+) -> Decision:
+    """Turn the detector's verdicts on new points into at most one open alert per KPI.
+
+    Any new value ends a "no data" alert. Without an open alert, one opens when the
+    detector says an alert is open after the batch (at the batch's last opening, its
+    worst value the most abnormal since); with one, it is updated while the detector
+    keeps it open, or resolved when the detector closed it.
+    """
+    final = evaluations[-1]
+    last = points[-1]
+    if open_range is None:
+        if not final.alert_open:
+            return Decision(resolve_no_data=no_data_open)
+        opened = max(i for i, e in enumerate(evaluations) if e.opened or i == 0)
+        episode = list(zip(points[opened:], evaluations[opened:], strict=True))
+        worst = max(episode, key=lambda pair: pair[1].score)[0]
+        return Decision(
+            resolve_no_data=no_data_open,
+            open=Opening(
+                points[opened].at, last.value, last.at, final.low, final.high, worst.value
+            ),
         )
-        every = timedelta(seconds=view.expected_interval_seconds or 0)
-        body = (
-            f"*{name}* (`{view.kpi_key}`) expects a measurement every {every}; "
-            f"the last arrived {_when(view.value_at)}."
-        )
-        blocks: list[Block] = [header(title), section(body)]
-    else:
-        out = how_far_out(view.value, view.low, view.high) if view.value is not None else None
-        if view.resolved_at is not None:
-            title = f":white_check_mark: {view.kpi_name} is back in its normal range"
-        else:
-            side = out[0] if out else "outside"
-            title = f":rotating_light: {view.kpi_name} is {side} its normal range"
-        fields = [
-            f"*Value*\n{_fmt(view.value, view.unit)} at {_when(view.value_at)}",
-            f"*Normal range*\n{_range(view)}",
-        ]
-        if out is not None and view.resolved_at is None:
-            span = (view.high - view.low) if view.low is not None and view.high is not None else 0
-            share = f" ({out[1] / span:.0%} of the range)" if span > 0 else ""
-            fields.append(f"*Out by*\n{_fmt(out[1], view.unit)} {out[0]}{share}")
-        fields.append(f"*Since*\n{_when(view.opened_at)}")
-        blocks = [
-            header(title),
-            {
-                "type": "section",
-                "fields": [{"type": "mrkdwn", "text": text} for text in fields],
-            },
-        ]
-    status = [f"`{view.kpi_key}`"]
-    if view.resolved_at is not None:
-        status.append(f"resolved {_when(view.resolved_at)}")
-    if view.acknowledged_by:
-        status.append(f"acknowledged by <@{view.acknowledged_by}> {_when(view.acknowledged_at)}")
-    if view.snoozed_until and view.resolved_at is None:
-        status.append(f"snoozed until {_when(view.snoozed_until)}")
-    blocks.append(context(" · ".join(status)))
-    if view.resolved_at is None:
-        buttons: list[dict[str, Any]] = []
-        if not view.acknowledged_by:
-            buttons.append(
-                {
-                    "type": "button",
-                    "style": "primary",
-                    "text": {"type": "plain_text", "text": "Acknowledge"},
-                    "action_id": ACTION_ACK,
-                    "value": str(view.alert_id),
-                }
-            )
-        for seconds, label in SNOOZES.items():
-            buttons.append(
-                {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": f"Snooze {label}"},
-                    "action_id": f"{ACTION_SNOOZE}:{seconds}",
-                    "value": f"{view.alert_id}:{seconds}",
-                }
-            )
-        blocks.append({"type": "actions", "elements": buttons})
-    return Message(title.split(" ", 1)[1] + f" ({view.kpi_key})", blocks)
-
-
-def render_resolved_reply(view: AlertView, thread_ts: str) -> Message:
-    if view.kind == "no_data":
-        text = f":white_check_mark: Data for *{escape(view.kpi_name)}* is arriving again."
-    else:
-        text = (
-            f":white_check_mark: Resolved: *{escape(view.kpi_name)}* is back in range at "
-            f"{_fmt(view.value, view.unit)} ({_when(view.value_at)})."
-        )
-    return Message(text.replace("*", ""), [section(text)], thread_ts=thread_ts)
-
-
-def render_repeat_reply(view: AlertView, thread_ts: str) -> Message:
-    text = (
-        f":bell: Still open: *{escape(view.kpi_name)}* is at {_fmt(view.value, view.unit)} "
-        f"(normal {_range(view)}). Acknowledge or snooze it to stop these reminders."
+    if not final.alert_open:
+        return Decision(no_data_open, resolve=Resolution(last.value, last.at))
+    worst_value = None
+    if _further_out(points, evaluations, open_range):
+        worst_value = max(zip(points, evaluations, strict=True), key=lambda p: p[1].score)[0].value
+    return Decision(
+        no_data_open, update=Update(last.value, last.at, final.low, final.high, worst_value)
     )
-    return Message(text.replace("*", ""), [section(text)], thread_ts=thread_ts)
 
 
-async def alert_view(services: Services, alert_id: int) -> tuple[AlertView, Alert] | None:
-    async with services.db.session() as session:
-        alert = await session.get(Alert, alert_id)
-        if alert is None:
-            return None
-        kpi = await session.get(Kpi, alert.kpi_id)
-        if kpi is None:
-            return None
-    view = AlertView(
+def _further_out(
+    points: Sequence[Point], evaluations: Sequence[Evaluation], alert: OpenRange
+) -> bool:
+    """Whether this batch holds a value further from the range than the worst so far."""
+    if alert.worst_value is None:
+        return True
+
+    def distance(value: float) -> float:
+        if alert.high is not None and value > alert.high:
+            return value - alert.high
+        if alert.low is not None and value < alert.low:
+            return alert.low - value
+        return 0.0
+
+    worst = distance(alert.worst_value)
+    return any(
+        e.abnormal and distance(p.value) > worst for p, e in zip(points, evaluations, strict=True)
+    )
+
+
+# Applying them ------------------------------------------------------------------------
+
+
+@dataclass
+class AlertBatch:
+    """Alert messages an ingestion planned and claimed, ready to post; alerts to edit."""
+
+    rows: list[OutboxMessage] = field(default_factory=list)
+    composer: AlertComposer | None = None
+    updated: list[int] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.rows and not self.updated
+
+
+def _plan(kind: str, alert: Alert, channel: str, now: datetime) -> Planned:
+    suffix = {"alert": "open", "alert_resolved": "resolved"}.get(kind)
+    key = f"alert:{alert.id}:{suffix}" if suffix else f"alert:{alert.id}:repeat:{now:%Y%m%dT%H%M}"
+    return Planned(
+        kind=kind,
+        dedupe_key=key,
+        recipient=channel,
+        channel_id=channel,
+        ref_id=alert.id,
+        due_at=now,
+    )
+
+
+async def apply_evaluations(
+    store: TeamStore,
+    kpi: Kpi,
+    points: list[Point],
+    evaluations: list[Evaluation],
+    now: datetime,
+) -> AlertBatch:
+    """Apply `decide` to the KPI's alerts in the caller's transaction; the messages it
+    plans are claimed here and loaded, so they can be posted as soon as it commits."""
+    open_alerts = {a.kind: a for a in await store.alerts.open_for([kpi.id])}
+    current = open_alerts.get("range")
+    no_data = open_alerts.get("no_data")
+    decision = decide(
+        None if current is None else OpenRange(current.low, current.high, current.worst_value),
+        no_data is not None,
+        points,
+        evaluations,
+    )
+    planned: list[Planned] = []
+    batch = AlertBatch()
+    if no_data is not None and decision.resolve_no_data:
+        no_data.resolved_at = now
+        planned.append(
+            _plan("alert_resolved", no_data, no_data.channel_id or kpi.channel_id or "", now)
+        )
+    if decision.open is not None:
+        opening = decision.open
+        current = Alert(
+            team_id=kpi.team_id,
+            kpi_id=kpi.id,
+            kind="range",
+            opened_at=opening.opened_at,
+            last_value=opening.last_value,
+            last_at=opening.last_at,
+            low=opening.low,
+            high=opening.high,
+            worst_value=opening.worst_value,
+            channel_id=kpi.channel_id,
+            last_notified_at=now,
+        )
+        await store.alerts.add(current)
+        if kpi.channel_id:
+            planned.append(_plan("alert", current, kpi.channel_id, now))
+    elif current is not None and decision.update is not None:
+        update = decision.update
+        current.last_value, current.last_at = update.last_value, update.last_at
+        current.low, current.high = update.low, update.high
+        if update.worst_value is not None:
+            current.worst_value = update.worst_value
+        batch.updated.append(current.id)
+    elif current is not None and decision.resolve is not None:
+        current.resolved_at = now
+        current.last_value, current.last_at = decision.resolve.last_value, decision.resolve.last_at
+        if current.channel_id:
+            planned.append(_plan("alert_resolved", current, current.channel_id, now))
+    if planned:
+        await store.session.flush()
+        await store.outbox.plan(planned, now)
+        batch.rows = await store.outbox.claim_planned([p.dedupe_key for p in planned], now, LEASE)
+        if batch.rows:
+            batch.composer = AlertComposer()
+            await batch.composer.load(store, batch.rows)
+    return batch
+
+
+async def check_no_data(store: TeamStore, now: datetime) -> int:
+    """Open a "no data" alert for each KPI silent for longer than its expected interval."""
+    opened = 0
+    for kpi in await store.kpis.expecting_data():
+        assert kpi.expected_interval_seconds is not None
+        every = timedelta(seconds=kpi.expected_interval_seconds)
+        if now - (kpi.last_measurement_at or kpi.created_at) <= every:
+            continue
+        if await store.alerts.open_of_kind(kpi.id, "no_data") is not None:
+            continue
+        # Lock the KPI as ingestion does and look again: a value may just have arrived.
+        latest = await store.kpis.lock_latest_at(kpi.id)
+        if latest is not None and now - latest <= every:
+            continue
+        alert = Alert(
+            team_id=store.team_id,
+            kpi_id=kpi.id,
+            kind="no_data",
+            opened_at=now,
+            last_at=kpi.last_measurement_at,
+            channel_id=kpi.channel_id,
+            last_notified_at=now,
+        )
+        if not await store.alerts.add_unless_open(alert):
+            continue
+        await store.outbox.plan([_plan("alert", alert, kpi.channel_id or "", now)], now)
+        opened += 1
+    return opened
+
+
+async def plan_repeats(store: TeamStore, now: datetime, interval: timedelta) -> int:
+    """A threaded reminder for each open, unacknowledged alert nobody silenced."""
+    due = await store.alerts.due_repeats(now, interval)
+    await store.outbox.plan([_plan("alert_repeat", a, a.channel_id or "", now) for a in due], now)
+    for alert in due:
+        alert.last_notified_at = now
+    return len(due)
+
+
+# Slack --------------------------------------------------------------------------------
+
+
+def alert_view(alert: Alert, kpi: Kpi) -> AlertView:
+    return AlertView(
         alert_id=alert.id,
         kind=alert.kind,
         kpi_key=kpi.key,
@@ -197,221 +301,218 @@ async def alert_view(services: Services, alert_id: int) -> tuple[AlertView, Aler
         acknowledged_at=alert.acknowledged_at,
         snoozed_until=alert.snoozed_until,
         expected_interval_seconds=kpi.expected_interval_seconds,
+        chart_file_id=alert.chart_file_id,
     )
-    return view, alert
 
 
-def renderer(services: Services) -> outbox.Renderer:
-    async def render(row: OutboxMessage) -> Message | None:
-        assert row.ref_id is not None
-        found = await alert_view(services, row.ref_id)
-        if found is None:
+@dataclass
+class _Loaded:
+    view: AlertView
+    message_ts: str | None
+    channel_id: str | None
+    chart: list[tuple[datetime, float]] = field(default_factory=list)
+
+
+class AlertComposer:
+    """Composes alert posts (chart uploaded first, shown as an image block), resolved
+    notes and repeats in the alert's thread; edits the post when it changed meanwhile."""
+
+    kinds: tuple[str, ...] = ALERT_KINDS
+
+    def __init__(self) -> None:
+        self._loaded: dict[int, _Loaded] = {}
+        self._stale: set[int] = set()  # alert posts to edit after recording them
+
+    async def load(self, store: TeamStore, rows: list[OutboxMessage]) -> None:
+        alerts = {a.id: a for a in await store.alerts.many(r.ref_id or 0 for r in rows)}
+        kpis = {k.id: k for k in await store.kpis.many(a.kpi_id for a in alerts.values())}
+        for row in rows:
+            alert = alerts.get(row.ref_id or 0)
+            kpi = kpis.get(alert.kpi_id) if alert else None
+            if alert is None or kpi is None:
+                continue
+            loaded = _Loaded(alert_view(alert, kpi), alert.message_ts, alert.channel_id)
+            if row.kind == "alert" and alert.kind == "range":
+                loaded.chart = await store.kpis.recent(kpi.id, CHART_POINTS)
+            self._loaded[row.id] = loaded
+
+    async def compose(self, client: AsyncWebClient, row: OutboxMessage) -> Message | None:
+        loaded = self._loaded.get(row.id)
+        if loaded is None:
             return None
-        view, alert = found
+        view = loaded.view
         if row.kind == "alert":
+            if loaded.chart and view.chart_file_id is None:
+                view = loaded.view = await _with_chart(client, view, loaded.chart)
             return render_alert(view)
-        if alert.message_ts is None:
-            raise outbox.NotReady()
+        if loaded.message_ts is None:
+            raise NotReady()
         if row.kind == "alert_resolved":
-            return render_resolved_reply(view, alert.message_ts)
-        if alert.resolved_at is not None or alert.acknowledged_at is not None:
+            return render_resolved_reply(view, loaded.message_ts)
+        if view.resolved_at is not None or view.acknowledged_at is not None:
             return None
-        return render_repeat_reply(view, alert.message_ts)
+        return render_repeat_reply(view, loaded.message_ts)
 
-    return render
-
-
-async def record_alert_posted(session: AsyncSession, row: OutboxMessage) -> None:
-    """The alert learns its message (for edits and thread replies), with the outbox row."""
-    if row.kind == "alert":
-        await session.execute(
-            update(Alert)
-            .where(Alert.id == row.ref_id)
-            .values(channel_id=row.channel_id, message_ts=row.message_ts)
+    async def record(self, store: TeamStore, row: OutboxMessage) -> None:
+        loaded = self._loaded.get(row.id)
+        if row.kind != "alert" or loaded is None:
+            return
+        await store.alerts.set_message(
+            loaded.view.alert_id, row.channel_id, row.message_ts, loaded.view.chart_file_id
         )
+        # The episode may have moved on while the post was in flight: edit it after.
+        alert = await store.alerts.get(loaded.view.alert_id)
+        kpi = (await store.kpis.many([alert.kpi_id]))[0] if alert else None
+        if alert is not None and kpi is not None:
+            fresh = alert_view(alert, kpi)
+            if fresh != loaded.view:
+                loaded.view = fresh
+                self._stale.add(row.id)
+        loaded.channel_id, loaded.message_ts = row.channel_id, row.message_ts
+
+    async def after_send(self, client: AsyncWebClient, row: OutboxMessage) -> None:
+        loaded = self._loaded.get(row.id)
+        if loaded is None:
+            return
+        if row.kind == "alert_resolved" or row.id in self._stale:
+            # A resolved note also turns the post itself to "resolved".
+            await _edit(client, loaded.channel_id, loaded.message_ts, loaded.view)
 
 
-def after_send(services: Services) -> outbox.AfterSend:
-    async def done(row: OutboxMessage) -> None:
-        assert row.ref_id is not None
-        if row.kind == "alert":
-            await _upload_chart(services, row)
-        if row.kind in {"alert", "alert_resolved"}:
-            # The episode may have changed while the post was in flight.
-            await refresh_alert_message(services, row.ref_id)
+async def _with_chart(
+    client: AsyncWebClient, view: AlertView, points: list[tuple[datetime, float]]
+) -> AlertView:
+    """Upload the chart (not shared anywhere yet) so the post can show it as an image."""
+    from dataclasses import replace
 
-    return done
-
-
-async def _upload_chart(services: Services, row: OutboxMessage) -> None:
-    """The recent history with the range shaded, as the first reply in the alert's thread."""
     from bot.blocks.charts import kpi_chart  # matplotlib loads slowly: only when charting
 
-    found = await alert_view(services, row.ref_id or 0)
-    if found is None or row.channel_id is None or row.message_ts is None:
-        return
-    view, alert = found
-    async with services.db.session() as session:
-        points = await recent_measurements(session, alert.kpi_id, CHART_POINTS)
     png = kpi_chart(
         f"{view.kpi_name} ({view.kpi_key})", points, view.low, view.high, view.opened_at
     )
-    client = await services.clients.for_team(row.team_id)
     try:
-        await client.files_upload_v2(
-            channel=row.channel_id,
-            thread_ts=row.message_ts,
-            content=png,
-            filename=f"{view.kpi_key}.png",
-            title=f"{view.kpi_name}: recent history",
+        uploaded = await client.files_upload_v2(
+            content=png, filename=f"{view.kpi_key}.png", title=f"{view.kpi_name}: recent history"
         )
-    except SlackApiError as exc:  # the alert itself is out; a missing chart is not fatal
+    except SlackApiError as exc:  # the alert itself matters more than its chart
         log.warning("chart upload failed", extra={"error": exc.response.get("error")})
+        return view
+    file_id = str((uploaded.get("file") or {}).get("id") or "") or None
+    return replace(view, chart_file_id=file_id)
 
 
-async def refresh_alert_message(services: Services, alert_id: int) -> None:
-    """Edit the alert's message to show its current state."""
-    found = await alert_view(services, alert_id)
-    if found is None:
+async def _edit(
+    client: AsyncWebClient, channel: str | None, ts: str | None, view: AlertView
+) -> None:
+    if not channel or not ts:
         return
-    view, alert = found
-    if alert.channel_id is None or alert.message_ts is None:
-        return  # not posted yet: the post will show the current state
     message = render_alert(view)
-    client = await services.clients.for_team(alert.team_id)
     try:
-        await client.chat_update(
-            channel=alert.channel_id, ts=alert.message_ts, text=message.text, blocks=message.blocks
-        )
+        await client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
     except SlackApiError as exc:
         log.warning(
-            "alert update failed", extra={"alert_id": alert_id, "error": exc.response.get("error")}
+            "alert update failed",
+            extra={"alert_id": view.alert_id, "error": exc.response.get("error")},
         )
 
 
-async def deliver(services: Services, now: datetime, updated: list[int] | None = None) -> None:
-    """Send planned alert messages and refresh the messages of changed alerts."""
-    await outbox.deliver(
-        services, now, ALERT_KINDS, renderer(services), record_alert_posted, after_send(services)
-    )
-    for alert_id in updated or []:
-        await refresh_alert_message(services, alert_id)
+class AlertService:
+    """Alerts as the rest of okrbot uses them: after ingestion, in the tick, on buttons."""
 
+    def __init__(
+        self,
+        db: Database,
+        clients: SlackClients,
+        outbox: Outbox,
+        background: Background,
+        repeat_interval: timedelta,
+        edit_interval: float = EDIT_INTERVAL,
+    ) -> None:
+        self._db = db
+        self._clients = clients
+        self._outbox = outbox
+        self._background = background
+        self._repeat_interval = repeat_interval
+        self._edit_interval = edit_interval
+        self._last_edit: dict[int, float] = {}
+        self._edit_pending: set[int] = set()
 
-async def acknowledge(services: Services, team_id: str, alert_id: int, user_id: str) -> bool:
-    now = services.clock()
-    async with services.db.session() as session:
-        alert = await session.get(Alert, alert_id)
-        if alert is None or alert.team_id != team_id:
+    def after_ingest(self, team_id: str, batch: AlertBatch, now: datetime) -> None:
+        """The one rule after any ingestion (API, command, CSV, YAML): post what it
+        planned and edit what it changed, in the background, for its own team only."""
+        if batch.empty:
+            return
+        self._background.spawn(self._deliver(team_id, batch, now), "alert delivery")
+
+    async def _deliver(self, team_id: str, batch: AlertBatch, now: datetime) -> None:
+        if batch.rows and batch.composer is not None:
+            await self._outbox.send_claimed(batch.rows, now, batch.composer)
+        for alert_id in batch.updated:
+            self.edit_soon(team_id, alert_id)
+
+    def composer(self) -> AlertComposer:
+        return AlertComposer()
+
+    async def flush(self, team_id: str, now: datetime) -> None:
+        """Send every due alert message of this workspace."""
+        await self._outbox.deliver(team_id, now, AlertComposer())
+
+    async def plan(self, store: TeamStore, now: datetime) -> dict[str, int]:
+        """The tick's alert steps, in the caller's transaction."""
+        return {
+            "no-data alerts opened": await check_no_data(store, now),
+            "alert reminders planned": await plan_repeats(store, now, self._repeat_interval),
+        }
+
+    # Buttons -----------------------------------------------------------------------------
+
+    async def acknowledge(self, team_id: str, alert_id: int, user_id: str, now: datetime) -> bool:
+        async with self._db.team(team_id) as store:
+            alert = await store.alerts.get(alert_id)
+            if alert is None:
+                return False
+            if alert.acknowledged_by is None:
+                alert.acknowledged_by, alert.acknowledged_at = user_id, now
+        self.edit_soon(team_id, alert_id)
+        return True
+
+    async def snooze(
+        self, team_id: str, alert_id: int, user_id: str, seconds: int, now: datetime
+    ) -> bool:
+        if seconds not in SNOOZES:
             return False
-        if alert.acknowledged_by is None:
-            alert.acknowledged_by, alert.acknowledged_at = user_id, now
-    await refresh_alert_message(services, alert_id)
-    return True
+        async with self._db.team(team_id) as store:
+            alert = await store.alerts.get(alert_id)
+            if alert is None:
+                return False
+            alert.snoozed_until = now + timedelta(seconds=seconds)
+        log.info("alert snoozed", extra={"alert_id": alert_id, "by": user_id, "seconds": seconds})
+        self.edit_soon(team_id, alert_id)
+        return True
 
+    # Edits, at most one per alert every edit interval --------------------------------------
 
-async def snooze(
-    services: Services, team_id: str, alert_id: int, user_id: str, seconds: int
-) -> bool:
-    if seconds not in SNOOZES:
-        return False
-    now = services.clock()
-    async with services.db.session() as session:
-        alert = await session.get(Alert, alert_id)
-        if alert is None or alert.team_id != team_id:
-            return False
-        alert.snoozed_until = now + timedelta(seconds=seconds)
-    log.info("alert snoozed", extra={"alert_id": alert_id, "by": user_id, "seconds": seconds})
-    await refresh_alert_message(services, alert_id)
-    return True
+    def edit_soon(self, team_id: str, alert_id: int) -> None:
+        """Edit the alert's message to its current state: now, or once the last edit is
+        an edit interval old; edits asked for meanwhile fold into that one."""
+        if alert_id in self._edit_pending:
+            return
+        self._edit_pending.add(alert_id)
+        last = self._last_edit.get(alert_id)
+        wait = 0.0 if last is None else last + self._edit_interval - time.monotonic()
+        self._background.spawn(self._edit_later(team_id, alert_id, max(0.0, wait)), "alert edit")
 
-
-async def plan_repeats(services: Services, team_id: str, now: datetime) -> int:
-    """A threaded reminder for each open, unacknowledged, unsnoozed alert past its interval."""
-    interval = timedelta(hours=services.settings.okrbot_alert_repeat_hours)
-    async with services.db.session() as session:
-        due = (
-            await session.scalars(
-                select(Alert).where(
-                    Alert.team_id == team_id,
-                    Alert.resolved_at.is_(None),
-                    Alert.acknowledged_at.is_(None),
-                    Alert.message_ts.is_not(None),
-                    Alert.last_notified_at <= now - interval,
-                    or_(Alert.snoozed_until.is_(None), Alert.snoozed_until <= now),
-                )
-            )
-        ).all()
-        for alert in due:
-            await plan_message(
-                session,
-                team_id,
-                "alert_repeat",
-                f"alert:{alert.id}:repeat:{now:%Y%m%dT%H%M}",
-                alert.channel_id or "",
-                alert.id,
-                now,
-            )
-            alert.last_notified_at = now
-    return len(due)
-
-
-async def check_no_data(services: Services, team_id: str, now: datetime) -> int:
-    """Open a "no data" alert for each KPI silent for longer than its expected interval."""
-    opened = 0
-    async with services.db.session() as session:
-        candidates = (
-            await session.scalars(
-                select(Kpi).where(
-                    Kpi.team_id == team_id,
-                    Kpi.expected_interval_seconds.is_not(None),
-                    Kpi.channel_id.is_not(None),
-                )
-            )
-        ).all()
-        for kpi in candidates:
-            assert kpi.expected_interval_seconds is not None
-            since = kpi.last_measurement_at or kpi.created_at
-            if now - since <= timedelta(seconds=kpi.expected_interval_seconds):
-                continue
-            if await open_alert(session, kpi.id, "no_data") is not None:
-                continue
-            # Lock the KPI as ingestion does and look again: a value may just have arrived.
-            latest = await session.scalar(
-                update(Kpi)
-                .where(Kpi.id == kpi.id)
-                .values(updated_at=Kpi.updated_at)
-                .returning(Kpi.last_measurement_at)
-                .execution_options(synchronize_session=False)
-            )
-            if latest is not None and now - latest <= timedelta(
-                seconds=kpi.expected_interval_seconds
-            ):
-                continue
-            alert = Alert(
-                team_id=team_id,
-                kpi_id=kpi.id,
-                kind="no_data",
-                opened_at=now,
-                last_at=kpi.last_measurement_at,
-                channel_id=kpi.channel_id,
-                last_notified_at=now,
-            )
-            # The savepoint keeps a concurrent creator's unique-index win from failing the rest.
-            try:
-                async with session.begin_nested():
-                    session.add(alert)
-                    await session.flush()
-            except IntegrityError:
-                continue
-            await plan_message(
-                session,
-                team_id,
-                "alert",
-                f"alert:{alert.id}:open",
-                kpi.channel_id or "",
-                alert.id,
-                now,
-            )
-            opened += 1
-    return opened
+    async def _edit_later(self, team_id: str, alert_id: int, wait: float) -> None:
+        try:
+            if wait:
+                await asyncio.sleep(wait)
+        finally:
+            self._edit_pending.discard(alert_id)
+        self._last_edit[alert_id] = time.monotonic()
+        async with self._db.team(team_id) as store:
+            alert = await store.alerts.get(alert_id)
+            kpis = await store.kpis.many([alert.kpi_id]) if alert else []
+        if alert is None or not kpis or alert.message_ts is None:
+            return  # not posted yet: the post will show the current state
+        client = await self._clients.for_team(team_id)
+        await _edit(client, alert.channel_id, alert.message_ts, alert_view(alert, kpis[0]))

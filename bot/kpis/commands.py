@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from bot.core import times
 from bot.core.errors import UserError
 from bot.core.grammar import (
     ChannelRef,
     Token,
     UserRef,
     parse_channel,
-    parse_number,
     parse_user,
     tokenize,
 )
+from bot.core.numbers import parse_number
 
 KPI_KEY = re.compile(r"^[a-z][a-z0-9_.\-]{0,99}$")
-_DURATION = re.compile(r"^(\d+)\s*(m|min|h|d|w)$", re.IGNORECASE)
-_DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 USAGE = {
     "add": (
@@ -123,30 +122,18 @@ def parse_key(text: str | None, usage: str) -> str:
 
 
 def parse_duration(text: str, usage: str) -> int:
-    match = _DURATION.match(text.strip())
-    if match is None or int(match.group(1)) <= 0:
-        raise UserError(f"`{text}` is not a duration like `30m`, `1h`, `1d` or `1w`", usage)
-    return int(match.group(1)) * _DURATION_SECONDS[match.group(2).lower()]
-
-
-def format_duration(seconds: int) -> str:
-    """The shortest exact form `parse_duration` reads back: 90m, 2h, 1d, 1w."""
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds // 60}m"
+    try:
+        return times.parse_duration(text)
+    except ValueError as exc:
+        raise UserError(str(exc), usage) from None
 
 
 def parse_instant(text: str) -> datetime:
     """ISO 8601 (`2026-11-25T10:00Z`) or `2026-11-25 10:00[:00]`; naive means UTC."""
-    cleaned = text.strip().replace(" ", "T", 1)
-    if cleaned.endswith(("Z", "z")):
-        cleaned = cleaned[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(cleaned)
+        return times.parse_instant(text)
     except ValueError:
         raise UserError(f"`{text}` is not a time like `2026-11-25T10:00Z`") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _count(text: str, what: str, usage: str, low: int, high: int) -> int:

@@ -12,12 +12,13 @@ from bot.core.grammar import (
     parse_channel,
     parse_cycle,
     parse_key_result_id,
-    parse_number,
     parse_objective_id,
     parse_range,
     parse_user,
     tokenize,
 )
+from bot.core.numbers import parse_number
+from bot.core.schedule import WEEKDAYS
 
 USAGE = {
     "status": "/okr status [all | #channel | @user | O-3]",
@@ -180,8 +181,6 @@ OkrCommand = (
     | ScheduleCommand
     | Skip
 )
-
-WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
 @dataclass

@@ -1,117 +1,93 @@
 """Managing objectives and key results: the rules behind `/okr objective|kr …`.
 
 Mentions are resolved and admin rights looked up before the write transaction
-opens, so no Slack call ever runs while rows are locked.
+opens, so no Slack call ever runs while rows are locked. `new_objective` and
+`new_key_result` are the one way rows are created (commands and YAML import
+alike), so a rule such as "a key result that follows a KPI starts at the KPI's
+latest value" holds everywhere.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from bot.core.actor import Actor
 from bot.core.errors import Forbidden, NotFound, UserError
 from bot.core.grammar import ChannelRef, UserRef
+from bot.core.numbers import describe_range, format_number, format_value
+from bot.core.outcome import ChannelMention, Code, Done, Emoji, Strong, UserMention
 from bot.core.progress import current_cycle
-from bot.core.schedule import DEFAULT_SCHEDULE, WeeklySlot
 from bot.okrs import commands as cmd
 from bot.slack.directory import Directory
 from storage.db import Database
-from storage.models import KeyResult, Kpi, Measurement, Objective
-from storage.repository import Repository, ensure_workspace
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who runs a command, and where."""
-
-    team_id: str
-    user_id: str
-    channel_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Done:
-    """The outcome of a change, as a sentence for the person who asked."""
-
-    message: str
+from storage.models import KeyResult, Kpi, Objective
+from storage.repositories import TeamStore
 
 
 class OkrService:
     def __init__(self, db: Database, directory: Directory) -> None:
-        self.db = db
-        self.directory = directory
+        self._db = db
+        self._directory = directory
 
     async def _user(self, actor: Actor, ref: UserRef | None) -> str | None:
-        return None if ref is None else await self.directory.resolve_user(actor.team_id, ref)
+        return None if ref is None else await self._directory.resolve_user(actor.team_id, ref)
 
     async def _channel(self, actor: Actor, ref: ChannelRef | None) -> str | None:
-        return None if ref is None else await self.directory.resolve_channel(actor.team_id, ref)
+        return None if ref is None else await self._directory.resolve_channel(actor.team_id, ref)
 
     async def _is_admin(self, actor: Actor, now: datetime) -> bool:
-        return (await self.directory.user(actor.team_id, actor.user_id, now)).is_admin
+        return (await self._directory.user(actor.team_id, actor.user_id, now)).is_admin
 
     @staticmethod
     def _require(allowed: bool, what: str) -> None:
         if not allowed:
             raise Forbidden(f"only the owner of {what} or a workspace admin can change it")
 
-    async def _objective(self, repo: Repository, number: int) -> Objective:
-        objective = await repo.objective(number)
-        if objective is None:
-            raise NotFound(f"there is no objective O-{number} in this workspace")
-        return objective
-
-    async def _key_result(self, repo: Repository, number: int) -> KeyResult:
-        key_result = await repo.key_result(number)
-        if key_result is None:
-            raise NotFound(f"there is no key result KR-{number} in this workspace")
-        return key_result
-
     # Objectives ------------------------------------------------------------
 
     async def add_objective(self, actor: Actor, command: cmd.ObjectiveAdd, now: datetime) -> Done:
         owner = await self._user(actor, command.owner) or actor.user_id
         channel = await self._channel(actor, command.channel) or actor.channel_id
-        async with self.db.session() as session:
-            await ensure_workspace(session, actor.team_id, now)
-            repo = Repository(session, actor.team_id)
+        async with self._db.team(actor.team_id) as store:
+            await store.workspace.ensure(now)
             parent_id = None
             if command.parent_number is not None:
-                parent_id = (await self._objective(repo, command.parent_number)).id
-            objective = Objective(
-                team_id=actor.team_id,
-                number=await repo.next_objective_number(),
+                parent_id = (await objective_numbered(store, command.parent_number)).id
+            objective = await new_objective(
+                store,
                 title=command.title,
                 owner_id=owner,
                 channel_id=channel,
                 cycle=command.cycle or current_cycle(now),
                 parent_id=parent_id,
-                status="active",
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
-            await repo.add(objective)
-        where = f" reporting to <#{channel}>" if channel else ""
+        where: tuple[str | ChannelMention, ...] = (
+            (" reporting to ", ChannelMention(channel)) if channel else ()
+        )
         return Done(
-            f":dart: Created *O-{objective.number}* {objective.title} "
-            f"(owner <@{owner}>, {objective.cycle}){where}.\n"
-            f'Add key results with `/okr kr add O-{objective.number} "Title" from X to Y`.'
+            Emoji("dart"),
+            " Created ",
+            Strong(f"O-{objective.number}"),
+            f" {objective.title} (owner ",
+            UserMention(owner),
+            f", {objective.cycle})",
+            *where,
+            ".\nAdd key results with ",
+            Code(f'/okr kr add O-{objective.number} "Title" from X to Y'),
+            ".",
         )
 
     async def edit_objective(self, actor: Actor, command: cmd.ObjectiveEdit, now: datetime) -> Done:
         owner = await self._user(actor, command.owner)
         channel = await self._channel(actor, command.channel)
         is_admin = await self._is_admin(actor, now)
-        async with self.db.session() as session:
-            repo = Repository(session, actor.team_id)
-            objective = await self._objective(repo, command.number)
+        async with self._db.team(actor.team_id) as store:
+            objective = await objective_numbered(store, command.number)
             self._require(is_admin or objective.owner_id == actor.user_id, f"O-{objective.number}")
             if command.parent_number is not None:
-                parent = await self._objective(repo, command.parent_number)
-                links = await repo.parent_links()
+                parent = await objective_numbered(store, command.parent_number)
+                links = await store.okrs.parent_links()
                 if would_loop(links, objective.id, parent.id):
                     raise UserError(
                         f"O-{parent.number} cannot be the parent of O-{objective.number}: "
@@ -128,73 +104,71 @@ class OkrService:
             if channel is not None:
                 objective.channel_id = channel
             objective.updated_at = now
-        return Done(f":pencil2: Updated *O-{objective.number}* {objective.title}.")
+        return Done(
+            Emoji("pencil2"), " Updated ", Strong(f"O-{objective.number}"), f" {objective.title}."
+        )
 
     async def close_objective(self, actor: Actor, number: int, now: datetime) -> Done:
         is_admin = await self._is_admin(actor, now)
-        async with self.db.session() as session:
-            repo = Repository(session, actor.team_id)
-            objective = await self._objective(repo, number)
+        async with self._db.team(actor.team_id) as store:
+            objective = await objective_numbered(store, number)
             self._require(is_admin or objective.owner_id == actor.user_id, f"O-{number}")
             if objective.status != "active":
                 return Done(f"O-{number} is already {objective.status}.")
             objective.status = "done"
             objective.updated_at = now
-        return Done(f":white_check_mark: Closed *O-{number}* {objective.title}.")
+        return Done(
+            Emoji("white_check_mark"), " Closed ", Strong(f"O-{number}"), f" {objective.title}."
+        )
 
     async def delete_objective(self, actor: Actor, number: int, now: datetime) -> Done:
         is_admin = await self._is_admin(actor, now)
-        async with self.db.session() as session:
-            repo = Repository(session, actor.team_id)
-            objective = await self._objective(repo, number)
+        async with self._db.team(actor.team_id) as store:
+            objective = await objective_numbered(store, number)
             self._require(is_admin or objective.owner_id == actor.user_id, f"O-{number}")
             title = objective.title
-            await repo.delete_objective(objective)
-        return Done(f":wastebasket: Deleted *O-{number}* {title} and its key results.")
+            await store.okrs.delete_objective(objective)
+        return Done(
+            Emoji("wastebasket"),
+            " Deleted ",
+            Strong(f"O-{number}"),
+            f" {title} and its key results.",
+        )
 
     # Key results -----------------------------------------------------------
 
     async def add_key_result(self, actor: Actor, command: cmd.KeyResultAdd, now: datetime) -> Done:
         owner = await self._user(actor, command.owner) or actor.user_id
         is_admin = await self._is_admin(actor, now)
-        async with self.db.session() as session:
-            await ensure_workspace(session, actor.team_id, now)
-            repo = Repository(session, actor.team_id)
-            objective = await self._objective(repo, command.objective_number)
+        async with self._db.team(actor.team_id) as store:
+            await store.workspace.ensure(now)
+            objective = await objective_numbered(store, command.objective_number)
             self._require(is_admin or objective.owner_id == actor.user_id, f"O-{objective.number}")
-            target = command.target
-            kpi = await _followed_kpi(session, actor.team_id, command.follows)
-            key_result = KeyResult(
-                team_id=actor.team_id,
-                number=await repo.next_key_result_number(),
-                objective_id=objective.id,
+            kpi = await followed_kpi(store, command.follows)
+            key_result = await new_key_result(
+                store,
+                objective,
                 title=command.title,
                 owner_id=owner,
-                kind=target.kind,
-                start_value=target.start,
-                target_value=target.target,
-                range_low=target.low,
-                range_high=target.high,
-                current_value=target.start if target.kind != "range" else None,
+                target=command.target,
                 unit=command.unit,
-                kpi_id=kpi.id if kpi else None,
-                created_at=now,
-                updated_at=now,
+                kpi=kpi,
+                now=now,
             )
-            await repo.add(key_result)
-            if kpi is not None:
-                latest = await session.scalar(
-                    select(Measurement.value)
-                    .where(Measurement.kpi_id == kpi.id)
-                    .order_by(Measurement.at.desc())
-                    .limit(1)
-                )
-                if latest is not None:
-                    key_result.current_value = latest
-        follows = f"; it follows KPI `{command.follows}`" if command.follows else ""
+        follows: tuple[str | Code, ...] = (
+            ("; it follows KPI ", Code(command.follows)) if command.follows else ()
+        )
         return Done(
-            f":dart: Added *KR-{key_result.number}* {key_result.title} to "
-            f"*O-{objective.number}* (owner <@{owner}>, {describe_target(key_result)}){follows}."
+            Emoji("dart"),
+            " Added ",
+            Strong(f"KR-{key_result.number}"),
+            f" {key_result.title} to ",
+            Strong(f"O-{objective.number}"),
+            " (owner ",
+            UserMention(owner),
+            f", {describe_target(key_result)})",
+            *follows,
+            ".",
         )
 
     async def edit_key_result(
@@ -202,10 +176,9 @@ class OkrService:
     ) -> Done:
         owner = await self._user(actor, command.owner)
         is_admin = await self._is_admin(actor, now)
-        async with self.db.session() as session:
-            repo = Repository(session, actor.team_id)
-            key_result = await self._key_result(repo, command.number)
-            objective = await repo.objective_by_id(key_result.objective_id)
+        async with self._db.team(actor.team_id) as store:
+            key_result = await key_result_numbered(store, command.number)
+            objective = await store.okrs.objective_by_id(key_result.objective_id)
             owners = {key_result.owner_id, objective.owner_id if objective else None}
             self._require(is_admin or actor.user_id in owners, f"KR-{key_result.number}")
             _apply_measure_edit(key_result, command)
@@ -217,81 +190,120 @@ class OkrService:
                 key_result.owner_id = owner
             key_result.updated_at = now
         return Done(
-            f":pencil2: Updated *KR-{key_result.number}* {key_result.title} "
-            f"({describe_target(key_result)})."
+            Emoji("pencil2"),
+            " Updated ",
+            Strong(f"KR-{key_result.number}"),
+            f" {key_result.title} ({describe_target(key_result)}).",
         )
 
     async def delete_key_result(self, actor: Actor, number: int, now: datetime) -> Done:
         is_admin = await self._is_admin(actor, now)
-        async with self.db.session() as session:
-            repo = Repository(session, actor.team_id)
-            key_result = await self._key_result(repo, number)
-            objective = await repo.objective_by_id(key_result.objective_id)
+        async with self._db.team(actor.team_id) as store:
+            key_result = await key_result_numbered(store, number)
+            objective = await store.okrs.objective_by_id(key_result.objective_id)
             owners = {key_result.owner_id, objective.owner_id if objective else None}
             self._require(is_admin or actor.user_id in owners, f"KR-{number}")
             title = key_result.title
-            await repo.delete_key_result(key_result)
-        return Done(f":wastebasket: Deleted *KR-{number}* {title}.")
-
-    # Schedule --------------------------------------------------------------
-
-    async def schedule(
-        self,
-        actor: Actor,
-        command: cmd.ScheduleCommand,
-        now: datetime,
-    ) -> Done:
-        """Show or change the weekly slot: the workspace's, or one objective channel's.
-
-        Admins change any slot; the owner of an objective reporting to a channel
-        may change that channel's.
-        """
-        channel = await self._channel(actor, command.channel)
-        where = f" for objectives reporting to <#{channel}>" if channel else ""
-        if command.weekday is None or command.local_time is None:
-            async with self.db.session() as session:
-                repo = Repository(session, actor.team_id)
-                row = (await repo.schedule(channel)) if channel else None
-                row = row or await repo.schedule()
-            slot = WeeklySlot(row.weekday, row.local_time) if row else DEFAULT_SCHEDULE
-            return Done(
-                f":calendar: Check-ins are requested every *{slot.describe()}*{where}, "
-                "in each owner's own time zone. Change it with `/okr schedule friday 15:00`."
-            )
-        is_admin = await self._is_admin(actor, now)
-        async with self.db.session() as session:
-            await ensure_workspace(session, actor.team_id, now)
-            repo = Repository(session, actor.team_id)
-            owns_channel = channel is not None and any(
-                o.owner_id == actor.user_id
-                for o in await repo.active_objectives(channel_id=channel)
-            )
-            if not (is_admin or owns_channel):
-                raise Forbidden(
-                    "only a workspace admin (or, for one channel, the owner of an objective "
-                    "reporting there) can change the check-in schedule"
-                )
-            await repo.set_schedule(command.weekday, command.local_time, now, channel or "")
-        slot = WeeklySlot(command.weekday, command.local_time)
-        return Done(
-            f":calendar: Check-ins will be requested every *{slot.describe()}*{where}, "
-            "in each owner's own time zone."
-        )
+            await store.okrs.delete(key_result)
+        return Done(Emoji("wastebasket"), " Deleted ", Strong(f"KR-{number}"), f" {title}.")
 
 
-async def _followed_kpi(session: AsyncSession, team_id: str, key: str | None) -> Kpi | None:
+# Shared by commands and the YAML import ---------------------------------------------------
+
+
+async def objective_numbered(store: TeamStore, number: int) -> Objective:
+    objective = await store.okrs.objective(number)
+    if objective is None:
+        raise NotFound(f"there is no objective O-{number} in this workspace")
+    return objective
+
+
+async def key_result_numbered(store: TeamStore, number: int) -> KeyResult:
+    key_result = await store.okrs.key_result(number)
+    if key_result is None:
+        raise NotFound(f"there is no key result KR-{number} in this workspace")
+    return key_result
+
+
+async def followed_kpi(store: TeamStore, key: str | None) -> Kpi | None:
     """The KPI a key result follows (its value then comes from the KPI's measurements)."""
     if key is None:
         return None
-    kpi: Kpi | None = await session.scalar(
-        select(Kpi).where(Kpi.team_id == team_id, Kpi.key == key)
-    )
+    kpi = await store.kpis.by_key(key)
     if kpi is None:
         raise NotFound(
             f'there is no KPI `{key}` to follow: create it first with `/kpi add {key} "Name"`',
             cmd.USAGE["kr add"],
         )
     return kpi
+
+
+async def new_objective(
+    store: TeamStore,
+    *,
+    title: str,
+    owner_id: str,
+    channel_id: str | None,
+    cycle: str,
+    now: datetime,
+    parent_id: int | None = None,
+    status: str = "active",
+    key: str | None = None,
+) -> Objective:
+    """A new objective with the workspace's next number."""
+    objective = Objective(
+        team_id=store.team_id,
+        number=await store.workspace.next_objective_number(),
+        key=key,
+        title=title,
+        owner_id=owner_id,
+        channel_id=channel_id,
+        cycle=cycle,
+        parent_id=parent_id,
+        status=status,
+        created_at=now,
+        updated_at=now,
+    )
+    await store.okrs.add(objective)
+    return objective
+
+
+async def new_key_result(
+    store: TeamStore,
+    objective: Objective,
+    *,
+    title: str,
+    owner_id: str,
+    target: cmd.Target,
+    unit: str | None,
+    kpi: Kpi | None,
+    now: datetime,
+) -> KeyResult:
+    """A new key result: it starts at its start value, or at the followed KPI's latest."""
+    current = target.start if target.kind != "range" else None
+    if kpi is not None:
+        latest = await store.kpis.latest_value(kpi.id)
+        if latest is not None:
+            current = latest
+    key_result = KeyResult(
+        team_id=store.team_id,
+        number=await store.workspace.next_key_result_number(),
+        objective_id=objective.id,
+        title=title,
+        owner_id=owner_id,
+        kind=target.kind,
+        start_value=target.start,
+        target_value=target.target,
+        range_low=target.low,
+        range_high=target.high,
+        current_value=current,
+        unit=unit,
+        kpi_id=kpi.id if kpi else None,
+        created_at=now,
+        updated_at=now,
+    )
+    await store.okrs.add(key_result)
+    return key_result
 
 
 def would_loop(links: dict[int, int | None], child_id: int, parent_id: int) -> bool:
@@ -333,22 +345,15 @@ def _apply_measure_edit(key_result: KeyResult, command: cmd.KeyResultEdit) -> No
     key_result.kind = "increase" if target > start else "decrease"
 
 
-def format_number(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{value:,.0f}" if value == int(value) and abs(value) < 1e15 else f"{value:,.4g}"
-
-
 def describe_target(key_result: KeyResult) -> str:
-    unit = f" {key_result.unit}" if key_result.unit else ""
+    """What a key result aims for, in words (plain text)."""
     if key_result.kind == "boolean":
         return "done or not"
     if key_result.kind == "range":
-        return (
-            f"stay within {format_number(key_result.range_low)}–"
-            f"{format_number(key_result.range_high)}{unit}"
-        )
+        return "stay within " + describe_range(
+            key_result.range_low, key_result.range_high, key_result.unit
+        ).replace(" – ", "–")
     return (
         f"{key_result.kind} from {format_number(key_result.start_value)} to "
-        f"{format_number(key_result.target_value)}{unit}"
+        f"{format_value(key_result.target_value, key_result.unit)}"
     )

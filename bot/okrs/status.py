@@ -6,10 +6,11 @@ objectives, their key results, and the recent check-ins of those key results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.blocks.status import CheckInView, KeyResultView, ObjectiveView, Scope, StatusReport
 from bot.core.errors import NotFound
 from bot.core.progress import (
     Measure,
@@ -23,159 +24,86 @@ from bot.core.schedule import Schedules, previous_slot
 from bot.okrs.commands import Status
 from bot.slack.directory import Directory
 from storage.db import Database
-from storage.models import CheckIn, KeyResult, Objective, Workspace
-from storage.repository import Repository
+from storage.models import CheckIn, KeyResult, Objective
 
 RECENT_CHECK_INS = 5
 
 
-@dataclass(frozen=True)
-class CheckInView:
-    value: float | None
-    status: str | None
-    confidence: int | None
-    note: str | None
-    author_id: str | None
-    at: datetime
+class StatusService:
+    """`/okr status` and App Home: resolve the scope, then load what the report shows."""
 
+    def __init__(self, db: Database, directory: Directory, timezone: ZoneInfo) -> None:
+        self._db = db
+        self._directory = directory
+        self._timezone = timezone
 
-@dataclass(frozen=True)
-class KeyResultView:
-    number: int
-    title: str
-    owner_id: str
-    kind: str
-    start: float | None
-    target: float | None
-    low: float | None
-    high: float | None
-    current: float | None
-    unit: str | None
-    progress: float
-    expected: float | None  # None when pace does not apply to the kind
-    behind_pace: bool
-    status: str | None
-    confidence: int | None
-    stale: bool
-    last_check_in_at: datetime | None
-    recent: list[CheckInView] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class ObjectiveView:
-    number: int
-    title: str
-    owner_id: str
-    channel_id: str | None
-    cycle: str
-    status: str
-    progress: float
-    parent_number: int | None
-    key_results: list[KeyResultView]
-
-    @property
-    def at_risk(self) -> int:
-        return sum(1 for kr in self.key_results if kr.status in {"at_risk", "off_track"})
-
-    @property
-    def behind(self) -> int:
-        return sum(1 for kr in self.key_results if kr.behind_pace)
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    title: str  # e.g. "OKR status · #growth"
-    empty_message: str
-    objectives: list[ObjectiveView]
-    detail: bool = False
-    # Display names of the people shown, where known (cached from Slack).
-    names: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def average_progress(self) -> float:
-        return objective_progress([o.progress for o in self.objectives])
-
-
-async def build_status(
-    db: Database,
-    directory: Directory,
-    team_id: str,
-    channel_id: str | None,
-    scope: Status,
-    now: datetime,
-    timezone: ZoneInfo,
-) -> StatusReport:
-    """Resolve the scope, then load the objectives and their key results."""
-    resolved_channel = None
-    resolved_user = None
-    if scope.channel is not None:
-        resolved_channel = await directory.resolve_channel(team_id, scope.channel)
-    if scope.user is not None:
-        resolved_user = await directory.resolve_user(team_id, scope.user)
-    async with db.session() as session:
-        repo = Repository(session, team_id)
-        workspace = await session.get(Workspace, team_id)
-        schedules = Schedules.from_rows(
-            await repo.schedules(), workspace.created_at if workspace else now
-        )
-        if scope.scope == "objective":
-            assert scope.objective_number is not None
-            objective = await repo.objective(scope.objective_number)
-            if objective is None:
-                raise NotFound(
-                    f"there is no objective O-{scope.objective_number} in this workspace"
-                )
-            objectives = [objective]
-            title = f"O-{objective.number} · {objective.title}"
-            empty = ""
-        elif scope.scope == "channel":
-            objectives = await repo.active_objectives(channel_id=resolved_channel)
-            title, empty = (
-                f"OKR status · <#{resolved_channel}>",
-                (f"No objectives report to <#{resolved_channel}> yet."),
+    async def report(
+        self, team_id: str, channel_id: str | None, scope: Status, now: datetime
+    ) -> StatusReport:
+        resolved_channel = None
+        resolved_user = None
+        if scope.channel is not None:
+            resolved_channel = await self._directory.resolve_channel(team_id, scope.channel)
+        if scope.user is not None:
+            resolved_user = await self._directory.resolve_user(team_id, scope.user)
+        async with self._db.team(team_id) as store:
+            workspace = await store.workspace.get()
+            schedules = Schedules.from_rows(
+                await store.prompts.schedules(), workspace.created_at if workspace else now
             )
-        elif scope.scope == "user":
-            objectives = await repo.active_objectives(user_id=resolved_user)
-            title, empty = (
-                f"OKR status · <@{resolved_user}>",
-                (f"<@{resolved_user}> owns no active objectives or key results yet."),
-            )
-        else:
-            objectives = []
-            if scope.scope == "default" and channel_id:
-                objectives = await repo.active_objectives(channel_id=channel_id)
-            if objectives:
-                title = f"OKR status · <#{channel_id}>"
+            if scope.scope == "objective":
+                assert scope.objective_number is not None
+                objective = await store.okrs.objective(scope.objective_number)
+                if objective is None:
+                    raise NotFound(
+                        f"there is no objective O-{scope.objective_number} in this workspace"
+                    )
+                objectives = [objective]
+                covered = Scope("objective")
+            elif scope.scope == "channel":
+                objectives = await store.okrs.active_objectives(channel_id=resolved_channel)
+                covered = Scope("channel", channel_id=resolved_channel)
+            elif scope.scope == "user":
+                objectives = await store.okrs.active_objectives(user_id=resolved_user)
+                covered = Scope("user", user_id=resolved_user)
             else:
-                objectives = await repo.active_objectives()
-                title = "OKR status · all objectives"
-            empty = 'No objectives yet. Create one with `/okr objective add "Title"`.'
-        detail = scope.scope == "objective"
-        key_results = await repo.key_results_for(o.id for o in objectives)
-        kr_ids = [kr.id for kr in key_results]
-        recent = await repo.recent_check_ins(kr_ids, RECENT_CHECK_INS if detail else 1)
-        parents = await repo.numbers_by_id(o.parent_id for o in objectives if o.parent_id)
-        # "Missed the last period": the period before the current one of each objective's
-        # schedule; an owner who skipped it is not stale.
-        stale_before = {
-            channel: previous_slot(schedules.for_channel(channel)[0], now, timezone)
-            - timedelta(weeks=1)
-            for channel in {o.channel_id for o in objectives}
-        }
-        people = {o.owner_id for o in objectives} | {kr.owner_id for kr in key_results}
-        names = await repo.display_names(people)
-        cutoffs = stale_before.values()
-        skipped = await repo.users_who_skipped(
-            min(cutoffs, default=now) - timedelta(days=1),
-            max(cutoffs, default=now) + timedelta(days=1),
+                objectives = []
+                if scope.scope == "default" and channel_id:
+                    objectives = await store.okrs.active_objectives(channel_id=channel_id)
+                if objectives:
+                    covered = Scope("channel", channel_id=channel_id)
+                else:
+                    objectives = await store.okrs.active_objectives()
+                    covered = Scope("all")
+            detail = scope.scope == "objective"
+            key_results = await store.okrs.key_results_for(o.id for o in objectives)
+            recent = await store.checkins.recent(
+                (kr.id for kr in key_results), RECENT_CHECK_INS if detail else 1
+            )
+            parents = await store.okrs.numbers_by_id(o.parent_id for o in objectives if o.parent_id)
+            # "Missed the last period": the period before the current one of each objective's
+            # schedule; an owner who skipped it is not stale.
+            stale_before = {
+                channel: previous_slot(schedules.for_channel(channel)[0], now, self._timezone)
+                - timedelta(weeks=1)
+                for channel in {o.channel_id for o in objectives}
+            }
+            people = {o.owner_id for o in objectives} | {kr.owner_id for kr in key_results}
+            if resolved_user:
+                people.add(resolved_user)
+            names = await store.workspace.display_names(people)
+            cutoffs = stale_before.values()
+            skipped = await store.prompts.skipped_by(
+                min(cutoffs, default=now) - timedelta(days=1),
+                max(cutoffs, default=now) + timedelta(days=1),
+            )
+        return StatusReport(
+            scope=covered,
+            objectives=assemble(
+                objectives, key_results, recent, parents, now, stale_before, skipped
+            ),
+            names=names,
         )
-    return StatusReport(
-        title=title,
-        empty_message=empty,
-        objectives=assemble(objectives, key_results, recent, parents, now, stale_before, skipped),
-        detail=detail,
-        names=names,
-    )
 
 
 def assemble(

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     okrbot_reminder_hours: float = Field(default=24.0, gt=0, le=24 * 6)
     okrbot_digest_delay_hours: float = Field(default=0.0, ge=0, le=24 * 6)
     okrbot_alert_repeat_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # Seconds between two edits of one alert's message (Slack allows ~50 chat.update a minute).
+    okrbot_alert_edit_seconds: float = Field(default=10.0, ge=0, le=600)
 
     @field_validator("slack_bot_token")
     @classmethod

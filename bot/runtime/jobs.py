@@ -1,17 +1,26 @@
-"""All work due as of an instant: the function behind the scheduler and `okrbot tick`."""
+"""All work due as of an instant: the function behind the scheduler and `okrbot tick`.
+
+Each workspace is worked on alone: its context is loaded once and handed to
+every step, its planning runs in one transaction (a savepoint per step), and a
+failure in one workspace is logged with its team id while the others go on.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.checkins.cycle import run_check_in_cycle
-from bot.kpis import alerting as alerts
+from bot.core.message import Message
 from bot.runtime.services import Services
-from storage.models import Workspace
+from bot.slack.clients import NoInstallation
+from bot.slack.outbox import Composer
+from storage.models import OutboxMessage
+from storage.repositories import TeamStore
+from storage.repositories.fleet import installed_team_ids
 
 log = logging.getLogger(__name__)
 
@@ -22,42 +31,94 @@ class TickReport:
 
     at: datetime
     done: dict[str, int] = field(default_factory=dict)
+    failed_teams: list[str] = field(default_factory=list)
+
+    def add(self, counts: dict[str, int]) -> None:
+        for name, count in counts.items():
+            if count:
+                self.done[name] = self.done.get(name, 0) + count
 
     def summary(self) -> str:
         parts = [f"{name}: {count}" for name, count in sorted(self.done.items())]
+        if self.failed_teams:
+            parts.append(f"workspaces that failed: {', '.join(self.failed_teams)}")
         return f"tick at {self.at.isoformat()} — " + (", ".join(parts) or "nothing due")
 
 
-async def installed_teams(services: Services) -> list[str]:
-    async with services.db.session() as session:
-        rows = await session.scalars(
-            select(Workspace.team_id)
-            .where(Workspace.installed.is_(True))
-            .order_by(Workspace.team_id)
-        )
-        return list(rows.all())
+class Composers:
+    """Every composer of one run, so one claim covers all the kinds a workspace sends."""
+
+    def __init__(self, *composers: Composer) -> None:
+        self._by_kind = {kind: c for c in composers for kind in c.kinds}
+        self.kinds = tuple(self._by_kind)
+
+    async def load(self, store: TeamStore, rows: list[OutboxMessage]) -> None:
+        for composer in {id(c): c for c in self._by_kind.values()}.values():
+            mine = [row for row in rows if self._by_kind[row.kind] is composer]
+            if mine:
+                await composer.load(store, mine)
+
+    async def compose(self, client: AsyncWebClient, row: OutboxMessage) -> Message | None:
+        return await self._by_kind[row.kind].compose(client, row)
+
+    async def record(self, store: TeamStore, row: OutboxMessage) -> None:
+        await self._by_kind[row.kind].record(store, row)
+
+    async def after_send(self, client: AsyncWebClient, row: OutboxMessage) -> None:
+        await self._by_kind[row.kind].after_send(client, row)
 
 
-async def run_alert_cycle(services: Services, team_ids: list[str], now: datetime) -> dict[str, int]:
-    """No-data checks and repeat reminders, then any alert message still unsent."""
-    done: dict[str, int] = {}
-    for team_id in team_ids:
-        for name, step in (
-            ("no-data alerts opened", alerts.check_no_data),
-            ("alert reminders planned", alerts.plan_repeats),
-        ):
-            count = await step(services, team_id, now)
-            if count:
-                done[name] = done.get(name, 0) + count
-    await alerts.deliver(services, now)
-    return done
+async def _step(
+    report: TickReport, store: TeamStore, name: str, work: Awaitable[dict[str, int]]
+) -> None:
+    """One planning step in a savepoint: its failure undoes only itself."""
+    try:
+        async with store.session.begin_nested():
+            report.add(await work)
+    except Exception:
+        log.exception("tick step failed", extra={"team_id": store.team_id, "step": name})
+        if store.team_id not in report.failed_teams:
+            report.failed_teams.append(store.team_id)
+
+
+async def tick_team(services: Services, team_id: str, now: datetime, report: TickReport) -> None:
+    """Plan and send what one workspace has due at `now`.
+
+    Loading the context and planning share one transaction, unless the time-zone
+    cache must first be refreshed from Slack (no Slack call runs inside one).
+    """
+    cycle = services.cycle
+    for attempt in ("cached zones", "fresh zones"):
+        async with services.db.team(team_id) as store:
+            context = await cycle.context(store)
+            if context is None:
+                return
+            if attempt == "fresh zones" or not context.needs_user_sync(now):
+                await _step(report, store, "check-ins", cycle.plan(store, context, now))
+                await _step(report, store, "alerts", services.alerts.plan(store, now))
+                break
+        try:
+            await cycle.sync_zones(team_id, now)
+        except NoInstallation:
+            log.warning("no bot token for workspace: skipped", extra={"team_id": team_id})
+            report.add({"workspaces without a bot token": 1})
+            return
+    assert context is not None
+    composers = Composers(cycle.composer(context), services.alerts.composer())
+    delivered = await services.outbox.deliver(team_id, now, composers)
+    report.add(delivered.counts())
 
 
 async def tick(services: Services, now: datetime) -> TickReport:
     """Do everything due at `now`; safe to run twice or from two processes at once."""
     report = TickReport(at=now)
     with services.metrics.ticks.time():
-        teams = await installed_teams(services)
-        report.done.update(await run_check_in_cycle(services, teams, now))
-        report.done.update(await run_alert_cycle(services, teams, now))
+        async with services.db.session() as session:
+            teams = await installed_team_ids(session)
+        for team_id in teams:
+            try:
+                await tick_team(services, team_id, now, report)
+            except Exception:
+                log.exception("tick failed for a workspace", extra={"team_id": team_id})
+                report.failed_teams.append(team_id)
     return report

@@ -1,66 +1,37 @@
 """The composition root: everything built once from Settings, in start-up order.
 
-settings → storage → Slack clients → domain services. Nothing here is
-module-level: tests and CLI commands build their own `Services`.
+settings → storage → Slack clients → outbox → domain services, each given exactly
+what it uses. Nothing here is module-level: tests and CLI commands build their own
+`Services`; no domain code ever receives this container.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-import aiohttp
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
-from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.api.routes import ApiDeps
+from bot.api.tokens import ApiTokens
+from bot.checkins.cycle import CheckInCycle, CycleSettings
 from bot.checkins.recording import CheckInService
+from bot.checkins.schedule import ScheduleService
 from bot.core.clock import utc_now
 from bot.core.metrics import Metrics
+from bot.core.tasks import Background
+from bot.kpis.alerting import AlertService
 from bot.kpis.service import KpiService
 from bot.okrs.service import OkrService
+from bot.okrs.status import StatusService
 from bot.runtime.config import Settings
-from bot.slack.clients import make_client
+from bot.slack.clients import SlackClients
 from bot.slack.directory import Directory, SlackDirectory
+from bot.slack.outbox import Outbox
+from bot.transfer.yaml_io import Transfer
+from bot.workspaces.lifecycle import Workspaces
 from storage.db import Database
-
-
-class NoInstallation(Exception):
-    """No bot token is known for a workspace (not installed, or uninstalled)."""
-
-
-class SlackClients:
-    """Hands out the Web API client that acts in a workspace (its own token under OAuth)."""
-
-    def __init__(
-        self, settings: Settings, installation_store: AsyncSQLAlchemyInstallationStore | None
-    ) -> None:
-        self._settings = settings
-        self.installation_store = installation_store
-        self._by_token: dict[str | None, AsyncWebClient] = {}
-        self._session: aiohttp.ClientSession | None = None
-
-    async def for_team(self, team_id: str) -> AsyncWebClient:
-        token = self._settings.slack_bot_token
-        if self.installation_store is not None:
-            bot = await self.installation_store.async_find_bot(enterprise_id=None, team_id=team_id)
-            if bot is not None and bot.bot_token:
-                token = bot.bot_token
-        if token is None:
-            raise NoInstallation(f"okrbot is not installed in workspace {team_id}")
-        if token not in self._by_token:
-            if self._session is None:  # created inside the running loop, on first use
-                self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
-            self._by_token[token] = make_client(self._settings, token, self._session)
-        return self._by_token[token]
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        self._by_token.clear()
 
 
 @dataclass
@@ -68,25 +39,29 @@ class Services:
     settings: Settings
     db: Database
     metrics: Metrics
+    background: Background
     clients: SlackClients
     directory: Directory
+    outbox: Outbox
     okrs: OkrService
+    status: StatusService
     checkins: CheckInService
+    cycle: CheckInCycle
+    schedules: ScheduleService
+    alerts: AlertService
     kpis: KpiService
+    tokens: ApiTokens
+    transfer: Transfer
+    workspaces: Workspaces
     clock: Callable[[], datetime] = utc_now
 
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run follow-up work (posting alerts) after a request returns; kept until done."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    @property
+    def api(self) -> ApiDeps:
+        return ApiDeps(tokens=self.tokens, kpis=self.kpis, clock=self.clock)
 
     async def drain(self) -> None:
-        """Wait for spawned work: graceful shutdown and tests."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        """Wait for follow-up work (alert posts): graceful shutdown, CLI commands, tests."""
+        await self.background.drain()
 
     async def close(self) -> None:
         await self.drain()
@@ -102,16 +77,40 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         store = AsyncSQLAlchemyInstallationStore(
             client_id=settings.slack_client_id, engine=db.engine
         )
-    clients = SlackClients(settings, store)
+    clients = SlackClients(settings.slack_api_url, settings.slack_bot_token, store)
     directory = SlackDirectory(db, clients.for_team)
+    outbox = Outbox(db, clients)
+    background = Background()
+    alerts = AlertService(
+        db,
+        clients,
+        outbox,
+        background,
+        repeat_interval=timedelta(hours=settings.okrbot_alert_repeat_hours),
+        edit_interval=settings.okrbot_alert_edit_seconds,
+    )
+    cycle_settings = CycleSettings(
+        fallback_zone=settings.timezone,
+        reminder_delay=timedelta(hours=settings.okrbot_reminder_hours),
+        digest_delay=timedelta(hours=settings.okrbot_digest_delay_hours),
+    )
     return Services(
         settings=settings,
         db=db,
         metrics=Metrics(),
+        background=background,
         clients=clients,
         directory=directory,
+        outbox=outbox,
         okrs=OkrService(db, directory),
+        status=StatusService(db, directory, settings.timezone),
         checkins=CheckInService(db),
-        kpis=KpiService(db, directory),
+        cycle=CheckInCycle(db, directory, cycle_settings),
+        schedules=ScheduleService(db, directory),
+        alerts=alerts,
+        kpis=KpiService(db, directory, alerts),
+        tokens=ApiTokens(db),
+        transfer=Transfer(db),
+        workspaces=Workspaces(db, store),
         clock=clock,
     )

@@ -27,7 +27,7 @@ def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
     app.router.add_get("/slack/oauth_redirect", slack_oauth)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    add_routes(app, services)
+    add_routes(app, services.api)
     return app
 
 

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.errors import UserError
 from bot.core.grammar import ChannelRef, UserRef
 from storage.db import Database
-from storage.repository import Repository, ensure_workspace
+from storage.repositories.workspaces import Member
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ class Directory(Protocol):
 
     async def user(self, team_id: str, user_id: str, now: datetime) -> UserInfo: ...
 
+    async def members(self, team_id: str) -> list[Member]: ...
+
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 
@@ -54,8 +56,8 @@ class SlackDirectory:
 
     async def user(self, team_id: str, user_id: str, now: datetime) -> UserInfo:
         """Profile facts we need (tz, admin), from the cache when fresh, else `users.info`."""
-        async with self._db.session() as session:
-            cached = await Repository(session, team_id).cached_user(user_id)
+        async with self._db.team(team_id) as store:
+            cached = await store.workspace.cached_user(user_id)
             if cached is not None and now - cached.fetched_at < USER_CACHE_TTL:
                 return UserInfo(user_id, cached.name, cached.tz, cached.is_admin)
         client = await self._client_for(team_id)
@@ -66,12 +68,22 @@ class SlackDirectory:
                 raise UserError(f"<@{user_id}> is not a user of this workspace") from None
             raise
         info = _user_info(response["user"])
-        async with self._db.session() as session:
-            await ensure_workspace(session, team_id, now)
-            await Repository(session, team_id).cache_user(
-                user_id, name=info.name, tz=info.tz, is_admin=info.is_admin, now=now
+        async with self._db.team(team_id) as store:
+            await store.workspace.ensure(now)
+            await store.workspace.cache_user(
+                Member(user_id, info.name, info.tz, info.is_admin), now
             )
         return info
+
+    async def members(self, team_id: str) -> list[Member]:
+        """Every active person of the workspace (`users.list`, all pages; no bots)."""
+        client = await self._client_for(team_id)
+        members: list[Member] = []
+        async for page in await client.users_list(limit=200):
+            for user in page.get("members", []):
+                if not user.get("deleted") and not user.get("is_bot"):
+                    members.append(member_from(user))
+        return members
 
     async def resolve_user(self, team_id: str, ref: UserRef) -> str:
         client = await self._client_for(team_id)
@@ -121,7 +133,13 @@ class SlackDirectory:
 
 
 def _user_info(user: dict[str, Any]) -> UserInfo:
+    member = member_from(user)
+    return UserInfo(member.user_id, member.name, member.tz, member.is_admin)
+
+
+def member_from(user: dict[str, Any]) -> Member:
+    """The facts okrbot keeps of a person, from `users.info` or `users.list`."""
     profile = user.get("profile", {})
     name = profile.get("display_name") or user.get("real_name") or user.get("name")
     is_admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-    return UserInfo(str(user["id"]), name, user.get("tz"), is_admin)
+    return Member(str(user["id"]), name, user.get("tz"), is_admin)

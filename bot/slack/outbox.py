@@ -1,29 +1,33 @@
-"""Exactly-once delivery of scheduled messages (prompts, reminders, digests).
+"""Exactly-once delivery of planned messages (prompts, reminders, digests, alerts).
 
-Rows are written first (unique per purpose), then each is claimed with a lease,
-posted with its outbox id in the message `metadata`, and recorded. A claim
-whose lease ran out means a sender died mid-call: before posting again we look
-for the id in the channel's recent history, so a message Slack already has is
-recorded, not sent twice.
+Rows are written first (unique per purpose, `OutboxRepository.plan`), then each is
+claimed with a lease, posted with its outbox id in the message `metadata`, and
+recorded. A claim whose lease ran out means a sender died mid-call: before
+posting again we look for the id in the channel's recent history, so a message
+Slack already has is recorded, not sent twice.
+
+What a row says is decided by a `Composer` for its kinds: it loads what a batch
+of rows shows inside the claim's transaction, composes each message (calling
+Slack itself when a message needs an uploaded file first), and records what the
+rest of okrbot must learn of the post in the same transaction that marks it sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.blocks.status import Message
-from bot.runtime.services import NoInstallation, Services
+from bot.core.message import Message
+from bot.slack.clients import NoInstallation, SlackClients
+from storage.db import Database
 from storage.models import OutboxMessage
+from storage.repositories import TeamStore
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +51,29 @@ PERMANENT_ERRORS = {
 CONCURRENCY = 64
 CLAIM_BATCH = 100
 
-Renderer = Callable[[OutboxMessage], Awaitable[Message | None]]
-# Loads what a batch of rows will render, in a few queries instead of a few per row.
-Prefetch = Callable[[list[OutboxMessage]], Awaitable[None]]
-# Database changes that go with "sent", in the same transaction.
-Record = Callable[[AsyncSession, OutboxMessage], Awaitable[None]]
-# Slack follow-ups once the row is recorded (e.g. a chart in the thread).
-AfterSend = Callable[[OutboxMessage], Awaitable[None]]
-
 
 class NotReady(Exception):
     """The message depends on another not sent yet (a thread reply before its parent)."""
+
+
+class Composer(Protocol):
+    """Turns the rows of some kinds into messages; one instance per delivery run."""
+
+    kinds: tuple[str, ...]
+
+    async def load(self, store: TeamStore, rows: list[OutboxMessage]) -> None:
+        """Load what these claimed rows show, in the claim's transaction (few queries)."""
+
+    async def compose(self, client: AsyncWebClient, row: OutboxMessage) -> Message | None:
+        """The message to post, or None when it is no longer wanted (cancelled).
+
+        May raise NotReady, and may call Slack first (an image to upload)."""
+
+    async def record(self, store: TeamStore, row: OutboxMessage) -> None:
+        """What okrbot learns of the post (its ts), with "sent" in one transaction."""
+
+    async def after_send(self, client: AsyncWebClient, row: OutboxMessage) -> None:
+        """Slack follow-ups once the row is recorded (e.g. an edit if it changed meanwhile)."""
 
 
 @dataclass
@@ -69,55 +85,170 @@ class DeliveryReport:
     failed: int = 0
     retry_later: int = 0
 
+    def add(self, other: DeliveryReport) -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
-async def due_ids(services: Services, now: datetime, kinds: tuple[str, ...]) -> list[int]:
-    """Rows to work on: pending and due, or claimed by a sender whose lease ran out."""
-    async with services.db.session() as session:
-        rows = await session.scalars(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.kind.in_(kinds),
-                or_(
-                    and_(OutboxMessage.state == "pending", OutboxMessage.due_at <= now),
-                    and_(OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - LEASE),
-                ),
+    def counts(self) -> dict[str, int]:
+        return {f"messages {name}": value for name, value in vars(self).items() if value}
+
+
+class Outbox:
+    """Sends a workspace's due rows, each at most once, concurrently."""
+
+    def __init__(self, db: Database, clients: SlackClients) -> None:
+        self._db = db
+        self._clients = clients
+
+    async def deliver(self, team_id: str, now: datetime, composer: Composer) -> DeliveryReport:
+        """Send every due row of the composer's kinds in this workspace.
+
+        Rows are claimed a batch at a time (one UPDATE … RETURNING) and their content
+        loaded in the same transaction, then handed to CONCURRENCY workers that only
+        compose, post and record. Claiming stays a little ahead of sending, well
+        inside the lease.
+        """
+        async with self._db.team(team_id) as store:
+            ids = await store.outbox.due_ids(composer.kinds, now, LEASE)
+            first = await self._claim_batch(store, ids[:CLAIM_BATCH], now, composer)
+        if not ids:
+            return DeliveryReport()
+
+        async def batches() -> Any:
+            yield first
+            for start in range(CLAIM_BATCH, len(ids), CLAIM_BATCH):
+                async with self._db.team(team_id) as store:
+                    batch = ids[start : start + CLAIM_BATCH]
+                    yield await self._claim_batch(store, batch, now, composer)
+
+        return await self._send(batches(), now, composer)
+
+    async def send_claimed(
+        self, rows: list[OutboxMessage], now: datetime, composer: Composer
+    ) -> DeliveryReport:
+        """Send rows this process claimed and the composer loaded already (e.g. alerts
+        opened by the ingestion that is asking), without claiming them again."""
+
+        async def batches() -> Any:
+            yield rows
+
+        return await self._send(batches(), now, composer)
+
+    async def _claim_batch(
+        self, store: TeamStore, ids: list[int], now: datetime, composer: Composer
+    ) -> list[OutboxMessage]:
+        rows = await store.outbox.claim(ids, now, LEASE)
+        if rows:
+            await composer.load(store, rows)
+        return rows
+
+    async def _send(self, batches: Any, now: datetime, composer: Composer) -> DeliveryReport:
+        report = DeliveryReport()
+        queue: asyncio.Queue[OutboxMessage | None] = asyncio.Queue(maxsize=2 * CLAIM_BATCH)
+
+        async def claim_ahead() -> None:
+            try:
+                async for rows in batches:
+                    for row in rows:
+                        await queue.put(row)
+            finally:
+                for _ in range(CONCURRENCY):
+                    await queue.put(None)
+
+        async def work() -> None:
+            while (row := await queue.get()) is not None:
+                try:
+                    await self._deliver_one(row, now, composer, report)
+                except Exception:  # e.g. the database went away: the lease brings it back
+                    report.retry_later += 1
+                    log.exception("outbox row left for a later tick", extra={"outbox_id": row.id})
+
+        await asyncio.gather(claim_ahead(), *(work() for _ in range(CONCURRENCY)))
+        return report
+
+    async def _finish(self, row: OutboxMessage, **values: Any) -> None:
+        async with self._db.team(row.team_id) as store:
+            await store.outbox.finish(row.id, **values)
+
+    async def _release(self, row: OutboxMessage, **values: Any) -> None:
+        """Back to pending for a later tick; `attempt=False` when nothing was sent."""
+        await self._finish(row, state="pending", claimed_at=None, **values)
+
+    async def _deliver_one(
+        self, row: OutboxMessage, now: datetime, composer: Composer, report: DeliveryReport
+    ) -> None:
+        if row.expires_at is not None and row.expires_at <= now:
+            await self._finish(row, state="expired")
+            report.expired += 1
+            return
+        try:
+            client = await self._clients.for_team(row.team_id)
+            if row.attempts > 1:
+                found = await _find_sent(client, row)
+                if found is not None:
+                    await self._record_sent(row, *found, now, composer)
+                    report.reconciled += 1
+                    return
+            message = await composer.compose(client, row)
+            if message is None:
+                await self._finish(row, state="cancelled")
+                report.cancelled += 1
+                return
+            # Posting to a user id opens their DM; the answer names the channel.
+            response = await client.chat_postMessage(
+                channel=row.channel_id or row.recipient,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=message.thread_ts,
+                metadata={
+                    "event_type": METADATA_EVENT,
+                    "event_payload": {"outbox_id": row.id, "kind": row.kind},
+                },
+                unfurl_links=False,
             )
-            .order_by(OutboxMessage.due_at, OutboxMessage.id)
-        )
-        return list(rows.all())
-
-
-async def _claim(services: Services, row_ids: list[int], now: datetime) -> list[OutboxMessage]:
-    """Take these rows for this sender, in one statement; rows another sender holds or
-    finished are not returned."""
-    async with services.db.session() as session:
-        claimed = await session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id.in_(row_ids),
-                or_(
-                    OutboxMessage.state == "pending",
-                    and_(OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - LEASE),
-                ),
+            await self._record_sent(
+                row, str(response["channel"]), str(response["ts"]), now, composer
             )
-            .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
-            .returning(OutboxMessage)
-            .execution_options(synchronize_session=False, populate_existing=True)
-        )
-        rows = list(claimed.scalars().all())
-    order = {row_id: index for index, row_id in enumerate(row_ids)}
-    rows.sort(key=lambda row: order[row.id])
-    return rows
+            report.sent += 1
+        except (NoInstallation, NotReady):  # not an attempt: nothing was sent
+            await self._release(row, attempts=row.attempts - 1)
+            report.retry_later += 1
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or exc.response.status_code)
+            if error in PERMANENT_ERRORS:
+                await self._finish(row, state="failed", error=error[:200])
+                report.failed += 1
+            else:  # rate limits and outages outlasting the client's retries: next tick retries
+                await self._release(row, error=error[:200])
+                report.retry_later += 1
+            log.warning(
+                "outbox delivery failed",
+                extra={
+                    "outbox_id": row.id,
+                    "team_id": row.team_id,
+                    "kind": row.kind,
+                    "error": error,
+                },
+            )
+        except Exception as exc:  # network or database trouble: the message's fate is unknown
+            await self._release(row, error=type(exc).__name__)
+            report.retry_later += 1
+            log.exception("outbox delivery interrupted", extra={"outbox_id": row.id})
 
-
-async def _finish(services: Services, row_id: int, **values: Any) -> None:
-    async with services.db.session() as session:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+    async def _record_sent(
+        self, row: OutboxMessage, channel: str, ts: str, now: datetime, composer: Composer
+    ) -> None:
+        row.channel_id, row.message_ts, row.sent_at, row.state = channel, ts, now, "sent"
+        async with self._db.team(row.team_id) as store:
+            await store.outbox.finish(
+                row.id, state="sent", channel_id=channel, message_ts=ts, sent_at=now, error=None
+            )
+            await composer.record(store, row)
+        try:  # the row is sent and recorded: a failed follow-up must not release it
+            client = await self._clients.for_team(row.team_id)
+            await composer.after_send(client, row)
+        except Exception:
+            log.exception("follow-up after a sent message failed", extra={"outbox_id": row.id})
 
 
 async def _find_sent(client: AsyncWebClient, row: OutboxMessage) -> tuple[str, str] | None:
@@ -147,136 +278,3 @@ async def _find_sent(client: AsyncWebClient, row: OutboxMessage) -> tuple[str, s
         if metadata.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == row.id:
             return channel, str(message["ts"])
     return None
-
-
-async def deliver(
-    services: Services,
-    now: datetime,
-    kinds: tuple[str, ...],
-    render: Renderer,
-    record: Record | None = None,
-    after_send: AfterSend | None = None,
-    prefetch: Prefetch | None = None,
-) -> DeliveryReport:
-    """Send every due row of these kinds, each at most once.
-
-    Rows are claimed a batch at a time (one UPDATE … RETURNING), their content
-    prefetched, and handed to CONCURRENCY workers that only render, post and
-    record. Claiming stays a little ahead of sending, well inside the lease.
-    """
-    report = DeliveryReport()
-    ids = await due_ids(services, now, kinds)
-    if not ids:
-        return report
-    queue: asyncio.Queue[OutboxMessage | None] = asyncio.Queue(maxsize=2 * CLAIM_BATCH)
-
-    async def claim_ahead() -> None:
-        try:
-            for start in range(0, len(ids), CLAIM_BATCH):
-                rows = await _claim(services, ids[start : start + CLAIM_BATCH], now)
-                if prefetch is not None and rows:
-                    await prefetch(rows)
-                for row in rows:
-                    await queue.put(row)
-        finally:
-            for _ in range(CONCURRENCY):
-                await queue.put(None)
-
-    async def work() -> None:
-        while (row := await queue.get()) is not None:
-            try:
-                await _deliver_one(services, row, now, render, record, after_send, report)
-            except Exception:  # e.g. the database went away: the lease brings the row back
-                report.retry_later += 1
-                log.exception("outbox row left for a later tick", extra={"outbox_id": row.id})
-
-    await asyncio.gather(claim_ahead(), *(work() for _ in range(CONCURRENCY)))
-    return report
-
-
-async def _deliver_one(
-    services: Services,
-    row: OutboxMessage,
-    now: datetime,
-    render: Renderer,
-    record: Record | None,
-    after_send: AfterSend | None,
-    report: DeliveryReport,
-) -> None:
-    if row.expires_at is not None and row.expires_at <= now:
-        await _finish(services, row.id, state="expired")
-        report.expired += 1
-        return
-    try:
-        client = await services.clients.for_team(row.team_id)
-        if row.attempts > 1:
-            found = await _find_sent(client, row)
-            if found is not None:
-                await _record_sent(services, row, *found, now, record, after_send)
-                report.reconciled += 1
-                return
-        message = await render(row)
-        if message is None:
-            await _finish(services, row.id, state="cancelled")
-            report.cancelled += 1
-            return
-        # Posting to a user id opens their DM; the answer names the channel.
-        response = await client.chat_postMessage(
-            channel=row.channel_id or row.recipient,
-            text=message.text,
-            blocks=message.blocks,
-            thread_ts=message.thread_ts,
-            metadata={
-                "event_type": METADATA_EVENT,
-                "event_payload": {"outbox_id": row.id, "kind": row.kind},
-            },
-            unfurl_links=False,
-        )
-        channel = str(response["channel"])
-        await _record_sent(services, row, channel, str(response["ts"]), now, record, after_send)
-        report.sent += 1
-    except NoInstallation:  # uninstalled or no token: keep it for when one exists
-        await _finish(services, row.id, state="pending", claimed_at=None, attempts=row.attempts - 1)
-        report.retry_later += 1
-    except NotReady:  # not an attempt: nothing was sent
-        await _finish(services, row.id, state="pending", claimed_at=None, attempts=row.attempts - 1)
-        report.retry_later += 1
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or exc.response.status_code)
-        if error in PERMANENT_ERRORS:
-            await _finish(services, row.id, state="failed", error=error[:200])
-            report.failed += 1
-        else:  # rate limits and outages outlasting the client's retries: next tick retries
-            await _finish(services, row.id, state="pending", claimed_at=None, error=error[:200])
-            report.retry_later += 1
-        log.warning(
-            "outbox delivery failed",
-            extra={"outbox_id": row.id, "team_id": row.team_id, "kind": row.kind, "error": error},
-        )
-    except Exception as exc:  # network or database trouble: the message's fate is unknown
-        await _finish(services, row.id, state="pending", claimed_at=None, error=type(exc).__name__)
-        report.retry_later += 1
-        log.exception("outbox delivery interrupted", extra={"outbox_id": row.id})
-
-
-async def _record_sent(
-    services: Services,
-    row: OutboxMessage,
-    channel: str,
-    ts: str,
-    now: datetime,
-    record: Record | None,
-    after_send: AfterSend | None,
-) -> None:
-    row.channel_id, row.message_ts, row.sent_at, row.state = channel, ts, now, "sent"
-    async with services.db.session() as session:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row.id)
-            .values(state="sent", channel_id=channel, message_ts=ts, sent_at=now, error=None)
-            .execution_options(synchronize_session=False)
-        )
-        if record is not None:
-            await record(session, row)
-    if after_send is not None:
-        await after_send(row)

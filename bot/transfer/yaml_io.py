@@ -14,18 +14,20 @@ from datetime import datetime
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 
 from bot.core.errors import UserError
 from bot.core.grammar import parse_cycle
 from bot.core.progress import current_cycle
-from bot.kpis.commands import KPI_KEY, format_duration, parse_duration
-from bot.kpis.service import detector_config, replay_detector
-from bot.okrs.commands import WEEKDAYS, parse_local_time, parse_weekday
-from bot.okrs.service import would_loop
-from bot.runtime.services import Services
+from bot.core.schedule import WEEKDAYS
+from bot.core.times import format_duration
+from bot.kpis.commands import KPI_KEY, parse_duration
+from bot.kpis.rules import DEFAULTS
+from bot.kpis.service import change_kpi, new_kpi
+from bot.okrs.commands import Target, parse_local_time, parse_weekday
+from bot.okrs.service import new_key_result, new_objective, would_loop
+from storage.db import Database
 from storage.models import KeyResult, Kpi, Objective
-from storage.repository import Repository, ensure_workspace
+from storage.repositories import TeamStore
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
@@ -126,8 +128,8 @@ class KpiSpec:
     min_value: float | None = None
     max_value: float | None = None
     expected_interval_seconds: int | None = None
-    consecutive: int = 1
-    min_history: int = 30
+    consecutive: int = DEFAULTS.consecutive
+    min_history: int = DEFAULTS.min_history
 
 
 @dataclass
@@ -387,78 +389,118 @@ def _assign(row: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-async def import_yaml(
-    services: Services, team_id: str, document: Node, now: datetime
-) -> ImportReport:
-    """Validate everything, then apply it in one transaction."""
-    spec = validate(document)
-    report = ImportReport()
-    async with services.db.session() as session:
-        await ensure_workspace(session, team_id, now)
-        repo = Repository(session, team_id)
-        if spec.schedule is not None:
-            current = await repo.schedule()
-            if current is None or (current.weekday, current.local_time) != spec.schedule:
-                await repo.set_schedule(*spec.schedule, now)
-                report.count(report.updated if current else report.created, "schedule")
-        existing = await repo.all_objectives()
-        by_key = {o.key: o for o in existing if o.key}
-        # A keyless entry matches by title an objective no entry claims by key,
-        # those without a key first, each objective at most once.
-        claimed = {id(by_key[o.key]) for o in spec.objectives if o.key and o.key in by_key}
-        by_title: dict[str, list[Objective]] = {}
-        for o in sorted(existing, key=lambda o: o.key is not None):
-            if id(o) not in claimed:
-                by_title.setdefault(o.title, []).append(o)
-        rows: list[tuple[ObjectiveSpec, Objective]] = []
-        created: set[int] = set()
-        updated: set[int] = set()
-        for objective_spec in spec.objectives:
-            if objective_spec.key:
-                row = by_key.get(objective_spec.key)
-            else:
-                candidates = by_title.get(objective_spec.title, [])
-                row = candidates.pop(0) if candidates else None
-            values = {
-                "title": objective_spec.title,
-                "owner_id": objective_spec.owner_id,
-                "channel_id": objective_spec.channel_id,
-                "cycle": objective_spec.cycle or (row.cycle if row else None),
-                "status": objective_spec.status,
-                "key": objective_spec.key,
+class Transfer:
+    """`okrbot import` / `okrbot export`, through the same rules as the commands."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def import_document(self, team_id: str, document: Node, now: datetime) -> ImportReport:
+        """Validate everything, then apply it in one transaction."""
+        spec = validate(document)
+        report = ImportReport()
+        async with self._db.team(team_id) as store:
+            await store.workspace.ensure(now)
+            if spec.schedule is not None:
+                current = await store.prompts.schedule()
+                if current is None or (current.weekday, current.local_time) != spec.schedule:
+                    await store.prompts.set_schedule(*spec.schedule, now)
+                    report.count(report.updated if current else report.created, "schedule")
+            rows, created, updated = await _apply_objectives(store, spec, now)
+            await _link_parents(store, rows, updated, now)
+            for bucket, ids in ((report.created, created), (report.updated, updated - created)):
+                if ids:
+                    bucket["objective"] = len(ids)
+            kpis = await _apply_kpis(store, spec.kpis, report, now)
+            await _apply_key_results(store, rows, report, now, kpis)
+        return report
+
+    async def export(self, team_id: str) -> str:
+        """The workspace as YAML in SPEC's shape; importing it changes nothing."""
+        async with self._db.team(team_id) as store:
+            schedule = await store.prompts.schedule()
+            objectives = await store.okrs.all_objectives()
+            key_results = await store.okrs.key_results_for(o.id for o in objectives)
+            kpis = await store.kpis.all()
+        document: dict[str, Any] = {}
+        if schedule is not None:
+            document["schedule"] = {
+                "weekday": WEEKDAYS[schedule.weekday],
+                "time": schedule.local_time,
             }
-            if values["cycle"] is None:
-                values["cycle"] = current_cycle(now)
-            if row is None:
-                row = Objective(
-                    team_id=team_id,
-                    number=await repo.next_objective_number(),
-                    created_at=now,
-                    updated_at=now,
-                    **values,
-                )
-                await repo.add(row)
-                created.add(row.id)
-            elif _assign(row, values):
-                row.updated_at = now
-                updated.add(row.id)
+        handles = {o.id: (o.key or o.title) for o in objectives}
+        kpi_keys = {k.id: k.key for k in kpis}
+        krs_by_objective: dict[int, list[KeyResult]] = {}
+        for kr in key_results:
+            krs_by_objective.setdefault(kr.objective_id, []).append(kr)
+        document["objectives"] = [
+            _export_objective(o, krs_by_objective.get(o.id, []), handles, kpi_keys)
+            for o in objectives
+        ]
+        document["kpis"] = [_export_kpi(k) for k in kpis]
+        return yaml.safe_dump(
+            document, sort_keys=False, allow_unicode=True, default_flow_style=None
+        )
+
+
+async def _apply_objectives(
+    store: TeamStore, spec: DocumentSpec, now: datetime
+) -> tuple[list[tuple[ObjectiveSpec, Objective]], set[int], set[int]]:
+    existing = await store.okrs.all_objectives()
+    by_key = {o.key: o for o in existing if o.key}
+    # A keyless entry matches by title an objective no entry claims by key,
+    # those without a key first, each objective at most once.
+    claimed = {id(by_key[o.key]) for o in spec.objectives if o.key and o.key in by_key}
+    by_title: dict[str, list[Objective]] = {}
+    for o in sorted(existing, key=lambda o: o.key is not None):
+        if id(o) not in claimed:
+            by_title.setdefault(o.title, []).append(o)
+    rows: list[tuple[ObjectiveSpec, Objective]] = []
+    created: set[int] = set()
+    updated: set[int] = set()
+    for objective_spec in spec.objectives:
+        if objective_spec.key:
+            row = by_key.get(objective_spec.key)
+        else:
+            candidates = by_title.get(objective_spec.title, [])
+            row = candidates.pop(0) if candidates else None
+        cycle = objective_spec.cycle or (row.cycle if row else None) or current_cycle(now)
+        if row is None:
+            row = await new_objective(
+                store,
+                title=objective_spec.title,
+                owner_id=objective_spec.owner_id,
+                channel_id=objective_spec.channel_id,
+                cycle=cycle,
+                status=objective_spec.status,
+                key=objective_spec.key,
+                now=now,
+            )
+            created.add(row.id)
             rows.append((objective_spec, row))
-        await _link_parents(repo, rows, updated, now)
-        for bucket, ids in ((report.created, created), (report.updated, updated - created)):
-            if ids:
-                bucket["objective"] = len(ids)
-        kpi_ids = await _apply_kpis(repo, spec.kpis, report, now)
-        await _apply_key_results(repo, rows, report, now, kpi_ids)
-    return report
+            continue
+        values = {
+            "title": objective_spec.title,
+            "owner_id": objective_spec.owner_id,
+            "channel_id": objective_spec.channel_id,
+            "cycle": cycle,
+            "status": objective_spec.status,
+            "key": objective_spec.key,
+        }
+        if _assign(row, values):
+            row.updated_at = now
+            updated.add(row.id)
+        rows.append((objective_spec, row))
+    return rows, created, updated
 
 
 async def _link_parents(
-    repo: Repository,
+    store: TeamStore,
     rows: list[tuple[ObjectiveSpec, Objective]],
     updated: set[int],
     now: datetime,
 ) -> None:
-    everything = await repo.all_objectives()
+    everything = await store.okrs.all_objectives()
     by_handle = {o.title: o for o in everything} | {o.key: o for o in everything if o.key}
     links = {o.id: o.parent_id for o in everything}
     for objective_spec, row in rows:
@@ -481,64 +523,61 @@ async def _link_parents(
 
 
 async def _apply_key_results(
-    repo: Repository,
+    store: TeamStore,
     rows: list[tuple[ObjectiveSpec, Objective]],
     report: ImportReport,
     now: datetime,
-    kpi_ids: dict[str, int],
+    kpis: dict[str, Kpi],
 ) -> None:
-    existing = await repo.key_results_for(row.id for _, row in rows)
+    existing = await store.okrs.key_results_for(row.id for _, row in rows)
     by_objective: dict[int, dict[str, KeyResult]] = {}
     for kr in existing:
         by_objective.setdefault(kr.objective_id, {})[kr.title] = kr
     for objective_spec, objective in rows:
         current = by_objective.get(objective.id, {})
         for kr_spec in objective_spec.key_results:
-            kpi_id = None
+            kpi = None
             if kr_spec.follows is not None:
-                kpi_id = kpi_ids.get(kr_spec.follows)
-                if kpi_id is None:
+                kpi = kpis.get(kr_spec.follows)
+                if kpi is None:
                     assert kr_spec.follows_node is not None
                     raise _error(kr_spec.follows_node, "names no KPI of this workspace or file")
-            values = {
-                "kpi_id": kpi_id,
-                "owner_id": kr_spec.owner_id or objective_spec.owner_id,
-                "kind": kr_spec.kind,
-                "start_value": kr_spec.start,
-                "target_value": kr_spec.target,
-                "range_low": kr_spec.low,
-                "range_high": kr_spec.high,
-                "unit": kr_spec.unit,
-            }
+            owner = kr_spec.owner_id or objective_spec.owner_id
+            target = Target(kr_spec.kind, kr_spec.start, kr_spec.target, kr_spec.low, kr_spec.high)
             row = current.get(kr_spec.title)
             if row is None:
-                start = kr_spec.start if kr_spec.kind != "range" else None
-                await repo.add(
-                    KeyResult(
-                        team_id=repo.team_id,
-                        number=await repo.next_key_result_number(),
-                        objective_id=objective.id,
-                        title=kr_spec.title,
-                        current_value=start,
-                        created_at=now,
-                        updated_at=now,
-                        **values,
-                    )
+                await new_key_result(
+                    store,
+                    objective,
+                    title=kr_spec.title,
+                    owner_id=owner,
+                    target=target,
+                    unit=kr_spec.unit,
+                    kpi=kpi,
+                    now=now,
                 )
                 report.count(report.created, "key result")
-            elif _assign(row, values):
+                continue
+            values = {
+                "kpi_id": kpi.id if kpi else None,
+                "owner_id": owner,
+                "kind": target.kind,
+                "start_value": target.start,
+                "target_value": target.target,
+                "range_low": target.low,
+                "range_high": target.high,
+                "unit": kr_spec.unit,
+            }
+            if _assign(row, values):
                 row.updated_at = now
                 report.count(report.updated, "key result")
 
 
 async def _apply_kpis(
-    repo: Repository, kpis: list[KpiSpec], report: ImportReport, now: datetime
-) -> dict[str, int]:
-    """Create or update the file's KPIs; returns every KPI id of the workspace by key."""
-    existing = {
-        k.key: k
-        for k in (await repo.session.scalars(select(Kpi).where(Kpi.team_id == repo.team_id))).all()
-    }
+    store: TeamStore, kpis: list[KpiSpec], report: ImportReport, now: datetime
+) -> dict[str, Kpi]:
+    """Create or update the file's KPIs; returns every KPI of the workspace by key."""
+    existing = {k.key: k for k in await store.kpis.all()}
     for spec in kpis:
         values = {
             "name": spec.name,
@@ -552,46 +591,14 @@ async def _apply_kpis(
         }
         row = existing.get(spec.key)
         if row is None:
-            row = Kpi(team_id=repo.team_id, key=spec.key, created_at=now, updated_at=now, **values)
-            await repo.add(row)
-            existing[spec.key] = row
+            existing[spec.key] = await new_kpi(store, spec.key, now, **values)
             report.count(report.created, "KPI")
-        else:
-            before = detector_config(row)
-            if _assign(row, values):
-                row.updated_at = now
-                report.count(report.updated, "KPI")
-                if detector_config(row) != before:
-                    await replay_detector(repo.session, row)
-    return {key: row.id for key, row in existing.items()}
+        elif await change_kpi(store, row, values, now):
+            report.count(report.updated, "KPI")
+    return existing
 
 
 # Export ---------------------------------------------------------------------
-
-
-async def export_yaml(services: Services, team_id: str) -> str:
-    """The workspace as YAML in SPEC's shape; importing it changes nothing."""
-    async with services.db.session() as session:
-        repo = Repository(session, team_id)
-        schedule = await repo.schedule()
-        objectives = await repo.all_objectives()
-        key_results = await repo.key_results_for(o.id for o in objectives)
-        kpis = (
-            await session.scalars(select(Kpi).where(Kpi.team_id == team_id).order_by(Kpi.key))
-        ).all()
-    document: dict[str, Any] = {}
-    if schedule is not None:
-        document["schedule"] = {"weekday": WEEKDAYS[schedule.weekday], "time": schedule.local_time}
-    handles = {o.id: (o.key or o.title) for o in objectives}
-    kpi_keys = {k.id: k.key for k in kpis}
-    krs_by_objective: dict[int, list[KeyResult]] = {}
-    for kr in key_results:
-        krs_by_objective.setdefault(kr.objective_id, []).append(kr)
-    document["objectives"] = [
-        _export_objective(o, krs_by_objective.get(o.id, []), handles, kpi_keys) for o in objectives
-    ]
-    document["kpis"] = [_export_kpi(k) for k in kpis]
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None)
 
 
 def _export_objective(
@@ -656,8 +663,8 @@ def _export_kpi(kpi: Kpi) -> dict[str, Any]:
         out["max"] = _plain_number(kpi.max_value)
     if kpi.expected_interval_seconds:
         out["every"] = format_duration(kpi.expected_interval_seconds)
-    if kpi.consecutive != 1:
+    if kpi.consecutive != DEFAULTS.consecutive:
         out["after"] = kpi.consecutive
-    if kpi.min_history != 30:
+    if kpi.min_history != DEFAULTS.min_history:
         out["history"] = kpi.min_history
     return out

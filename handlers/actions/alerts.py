@@ -7,21 +7,23 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.kpis import alerting as alerts
-from bot.runtime.services import Services
+from bot.blocks.alerts import ACTION_ACK, ACTION_SNOOZE
+from handlers.deps import Deps
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def acknowledge(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        await alerts.acknowledge(
-            services, body["team"]["id"], int(action["value"]), body["user"]["id"]
+        await deps.alerts.acknowledge(
+            body["team"]["id"], int(action["value"]), body["user"]["id"], deps.clock()
         )
 
     async def snooze(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         alert_id, seconds = (int(part) for part in action["value"].split(":", 1))
-        await alerts.snooze(services, body["team"]["id"], alert_id, body["user"]["id"], seconds)
+        await deps.alerts.snooze(
+            body["team"]["id"], alert_id, body["user"]["id"], seconds, deps.clock()
+        )
 
-    app.action(alerts.ACTION_ACK)(acknowledge)
-    app.action(re.compile(rf"^{alerts.ACTION_SNOOZE}:\d+$"))(snooze)
+    app.action(ACTION_ACK)(acknowledge)
+    app.action(re.compile(rf"^{ACTION_SNOOZE}:\d+$"))(snooze)

@@ -9,34 +9,28 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.checkins import (
-    ACTION_OPEN_ALL,
-    ACTION_OPEN_ONE,
-    ACTION_SKIP,
-    checkin_modal,
-    render_prompt,
-)
-from bot.checkins.cycle import lines_for, prompt_view, skip_prompt
+from bot.blocks.checkins import ACTION_OPEN_ALL, ACTION_OPEN_ONE, ACTION_SKIP, checkin_modal
+from bot.blocks.common import render_error
 from bot.core.errors import UserError
-from bot.runtime.services import Services
+from handlers.deps import Deps
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def open_one(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
         value = json.loads(action["value"])
-        await _open_modal(services, body, client, int(value["prompt"]), [int(value["kr"])])
+        await _open_modal(deps, body, client, int(value["prompt"]), [int(value["kr"])])
 
     async def open_all(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
         prompt_id = int(action["value"])
-        view = await prompt_view(services, body["team"]["id"], prompt_id)
+        view = await deps.cycle.prompt_view(body["team"]["id"], body["user"]["id"], prompt_id)
         pending = [kr.number for kr in view.key_results if not kr.recorded] if view else []
-        await _open_modal(services, body, client, prompt_id, pending or None)
+        await _open_modal(deps, body, client, prompt_id, pending or None)
 
     async def skip(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
@@ -45,13 +39,13 @@ def register(app: AsyncApp, services: Services) -> None:
         team_id, user_id = body["team"]["id"], body["user"]["id"]
         prompt_id = int(action["value"])
         try:
-            await skip_prompt(services, team_id, user_id, prompt_id, services.clock())
+            await deps.cycle.skip_prompt(team_id, user_id, prompt_id, deps.clock())
         except UserError as exc:
             await client.chat_postEphemeral(
-                channel=body["channel"]["id"], user=user_id, text=exc.render()
+                channel=body["channel"]["id"], user=user_id, text=render_error(exc)
             )
             return
-        await refresh_prompt_message(services, client, team_id, prompt_id, body)
+        await deps.cycle.refresh_prompt(client, team_id, user_id, prompt_id)
 
     app.action(re.compile(rf"^{ACTION_OPEN_ONE}:\d+$"))(open_one)
     app.action(ACTION_OPEN_ALL)(open_all)
@@ -59,7 +53,7 @@ def register(app: AsyncApp, services: Services) -> None:
 
 
 async def _open_modal(
-    services: Services,
+    deps: Deps,
     body: dict[str, Any],
     client: AsyncWebClient,
     prompt_id: int | None,
@@ -67,36 +61,11 @@ async def _open_modal(
 ) -> None:
     team_id, user_id = body["team"]["id"], body["user"]["id"]
     try:
-        lines = await lines_for(services, team_id, user_id, numbers)
+        lines = await deps.checkins.lines_for(team_id, user_id, numbers)
     except UserError as exc:
         channel = (body.get("channel") or {}).get("id")
         if channel:
-            await client.chat_postEphemeral(channel=channel, user=user_id, text=exc.render())
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=render_error(exc))
         return
-    metadata = {
-        "prompt": prompt_id,
-        "krs": [line.number for line in lines],
-        "channel": (body.get("channel") or {}).get("id"),
-        "ts": (body.get("message") or {}).get("ts"),
-    }
+    metadata = {"prompt": prompt_id, "krs": [line.number for line in lines]}
     await client.views_open(trigger_id=body["trigger_id"], view=checkin_modal(lines, metadata))
-
-
-async def refresh_prompt_message(
-    services: Services,
-    client: AsyncWebClient,
-    team_id: str,
-    prompt_id: int,
-    body: dict[str, Any] | None = None,
-    channel: str | None = None,
-    ts: str | None = None,
-) -> None:
-    """Show on the prompt DM what was recorded (or that the week was skipped)."""
-    if body is not None:
-        channel = channel or (body.get("channel") or {}).get("id")
-        ts = ts or (body.get("message") or {}).get("ts")
-    view = await prompt_view(services, team_id, prompt_id)
-    if view is None or not channel or not ts:
-        return
-    message = render_prompt(view)
-    await client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)

@@ -10,41 +10,32 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.blocks.checkins import checkin_modal
+from bot.blocks.common import render_done
 from bot.blocks.status import render_status
-from bot.checkins.cycle import lines_for, open_prompt, skip_current_period
+from bot.core.actor import Actor
+from bot.core.outcome import Done
 from bot.okrs import commands as cmd
-from bot.okrs.service import Actor, Done
-from bot.okrs.status import build_status
-from bot.runtime.services import Services
 from handlers.commands.slash import register_slash_command
+from handlers.deps import Deps
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     register_slash_command(
-        app, services, "/okr", cmd.parse_okr_command, cmd.Help, cmd.HELP_TEXT, execute
+        app, deps, "/okr", cmd.parse_okr_command, cmd.Help, cmd.HELP_TEXT, execute
     )
 
 
 async def execute(
-    services: Services, actor: Actor, command: cmd.OkrCommand, payload: dict[str, Any]
+    deps: Deps, actor: Actor, command: cmd.OkrCommand, payload: dict[str, Any]
 ) -> dict[str, Any]:
     """Run a parsed command; returns the keyword arguments for `respond`."""
-    now = services.clock()
-    okrs = services.okrs
+    now = deps.clock()
+    okrs = deps.okrs
     done: Done
     match command:
         case cmd.Status():
-            report = await build_status(
-                services.db,
-                services.directory,
-                actor.team_id,
-                actor.channel_id,
-                command,
-                now,
-                services.settings.timezone,
-            )
-            message = render_status(report)
-            return {"response_type": "in_channel", **message.as_kwargs()}
+            report = await deps.status.report(actor.team_id, actor.channel_id, command, now)
+            return {"response_type": "in_channel", **render_status(report).as_kwargs()}
         case cmd.ObjectiveAdd():
             done = await okrs.add_objective(actor, command, now)
         case cmd.ObjectiveEdit():
@@ -59,18 +50,22 @@ async def execute(
             done = await okrs.edit_key_result(actor, command, now)
         case cmd.KeyResultDelete():
             done = await okrs.delete_key_result(actor, command.number, now)
-        case cmd.ScheduleCommand():
-            done = await okrs.schedule(actor, command, now)
+        case cmd.ScheduleCommand(weekday=None):
+            done = await deps.schedules.show(actor, command.channel)
+        case cmd.ScheduleCommand(weekday=int(weekday), local_time=str(local_time)):
+            done = await deps.schedules.change(actor, weekday, local_time, command.channel, now)
         case cmd.Skip():
-            done = Done(await skip_current_period(services, actor.team_id, actor.user_id, now))
+            done = Done(await deps.cycle.skip_current_period(actor.team_id, actor.user_id, now))
         case cmd.CheckIn():
             numbers = [command.key_result_number] if command.key_result_number else None
-            lines = await lines_for(services, actor.team_id, actor.user_id, numbers)
-            prompt = await open_prompt(services, actor.team_id, actor.user_id, now)
+            lines = await deps.checkins.lines_for(actor.team_id, actor.user_id, numbers)
+            prompt = await deps.cycle.open_prompt(actor.team_id, actor.user_id, now)
             metadata = {"prompt": prompt.id if prompt else None, "krs": [n.number for n in lines]}
-            client = await services.clients.for_team(actor.team_id)
+            client = await deps.clients.for_team(actor.team_id)
             await client.views_open(
                 trigger_id=payload["trigger_id"], view=checkin_modal(lines, metadata)
             )
             return {}
-    return {"response_type": "ephemeral", "text": done.message}
+        case _:
+            raise AssertionError(f"unhandled command {command!r}")
+    return {"response_type": "ephemeral", "text": render_done(done)}

@@ -10,21 +10,22 @@ from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.blocks.common import render_error
+from bot.core.actor import Actor
 from bot.core.errors import UserError
-from bot.okrs.service import Actor
-from bot.runtime.services import Services
+from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
 
 C = TypeVar("C")
-Execute = Callable[[Services, Actor, C, dict[str, Any]], Awaitable[dict[str, Any]]]
+Execute = Callable[[Deps, Actor, C, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 FAILED = ":x: Something went wrong on our side; nothing was changed. Please try again."
 
 
 def register_slash_command(
     app: AsyncApp,
-    services: Services,
+    deps: Deps,
     name: str,
     parse: Callable[[str], C],
     help_type: type,
@@ -42,8 +43,8 @@ def register_slash_command(
     async def acknowledge(ack: AsyncAck, command: dict[str, Any]) -> None:
         result = parsed(command.get("text", ""))
         if isinstance(result, UserError):
-            services.metrics.commands.labels(name, "user_error").inc()
-            await ack(response_type="ephemeral", text=result.render())
+            deps.metrics.commands.labels(name, "user_error").inc()
+            await ack(response_type="ephemeral", text=render_error(result))
         elif isinstance(result, help_type):
             await ack(response_type="ephemeral", text=help_text)
         else:
@@ -55,20 +56,20 @@ def register_slash_command(
             return
         actor = Actor(command["team_id"], command["user_id"], command.get("channel_id"))
         try:
-            reply = await execute(services, actor, result, command)
+            reply = await execute(deps, actor, result, command)
         except UserError as exc:
-            services.metrics.commands.labels(name, "user_error").inc()
-            await respond(response_type="ephemeral", text=exc.render(), replace_original=False)
+            deps.metrics.commands.labels(name, "user_error").inc()
+            await respond(response_type="ephemeral", text=render_error(exc), replace_original=False)
             return
         except Exception:
-            services.metrics.commands.labels(name, "error").inc()
+            deps.metrics.commands.labels(name, "error").inc()
             log.exception(
                 "command failed",
                 extra={"team_id": actor.team_id, "command": name, "kind": type(result).__name__},
             )
             await respond(response_type="ephemeral", text=FAILED)
             return
-        services.metrics.commands.labels(name, "ok").inc()
+        deps.metrics.commands.labels(name, "ok").inc()
         if reply:
             await respond(**reply)
 

@@ -10,25 +10,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.status import render_home
 from bot.core.grammar import UserRef
 from bot.okrs.commands import Status
-from bot.okrs.status import build_status
-from bot.runtime.services import Services
+from handlers.deps import Deps
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def on_home_opened(
         body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
     ) -> None:
         if event.get("tab", "home") != "home":
             return
         user_id = event["user"]
-        report = await build_status(
-            services.db,
-            services.directory,
-            body["team_id"],
-            None,
-            Status("user", user=UserRef(user_id=user_id)),
-            services.clock(),
-            services.settings.timezone,
+        report = await deps.status.report(
+            body["team_id"], None, Status("user", user=UserRef(user_id=user_id)), deps.clock()
         )
         await client.views_publish(user_id=user_id, view=render_home(report))
 

@@ -6,17 +6,16 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.runtime.services import Services
-from bot.workspaces.lifecycle import uninstall
+from handlers.deps import Deps
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def on_uninstalled(body: dict[str, Any]) -> None:
-        await uninstall(services, body["team_id"])
+        await deps.workspaces.uninstall(body["team_id"])
 
     async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tokens", {}).get("bot"):
-            await uninstall(services, body["team_id"])
+            await deps.workspaces.uninstall(body["team_id"])
 
     app.event("app_uninstalled")(on_uninstalled)
     app.event("tokens_revoked")(on_tokens_revoked)

@@ -12,8 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.checkins import CHECKIN_CALLBACK
 from bot.checkins.recording import FormEntry
 from bot.core.errors import UserError
-from bot.runtime.services import Services
-from handlers.actions.checkin import refresh_prompt_message
+from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def _form(values: dict[str, Any], numbers: list[int]) -> dict[int, FormEntry]:
     return form
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, deps: Deps) -> None:
     async def submit(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
@@ -50,7 +49,7 @@ def register(app: AsyncApp, services: Services) -> None:
         numbers = [int(n) for n in metadata.get("krs", [])]
         form = _form(view["state"]["values"], numbers)
         try:
-            pairs, errors = await services.checkins.check_form(team_id, user_id, form)
+            pairs, errors = await deps.checkins.check_form(team_id, user_id, form)
         except UserError as exc:
             first = numbers[0] if numbers else 0
             await ack(response_action="errors", errors={f"kr{first}_value": exc.message[:150]})
@@ -63,8 +62,8 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         prompt_id = metadata.get("prompt")
         try:
-            await services.checkins.record(
-                team_id, user_id, pairs, "modal", services.clock(), prompt_id=prompt_id
+            await deps.checkins.record(
+                team_id, user_id, pairs, "modal", deps.clock(), prompt_id=prompt_id
             )
         except UserError as exc:  # e.g. a key result deleted while the modal was open
             first = numbers[0] if numbers else 0
@@ -72,13 +71,6 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await ack()
         if prompt_id is not None:
-            await refresh_prompt_message(
-                services,
-                client,
-                team_id,
-                int(prompt_id),
-                channel=metadata.get("channel"),
-                ts=metadata.get("ts"),
-            )
+            await deps.cycle.refresh_prompt(client, team_id, user_id, int(prompt_id))
 
     app.view(CHECKIN_CALLBACK)(submit)

@@ -82,25 +82,27 @@ timestamp and wants it to count should rebuild the state by replaying history.
 
 from __future__ import annotations
 
-import csv
 import math
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import chain, islice, pairwise
 from operator import lt
 from typing import Any
 
-__all__ = [
-    "DetectorConfig",
-    "Detector",
-    "Evaluation",
-    "backtest",
-    "parse_history_csv",
-    "format_backtest_csv",
-]
+from bot.kpis.detection.config import MIN_SCALE_SAMPLES, DetectorConfig
+from bot.kpis.detection.robust import (
+    LOO_SHRINK,
+    held_out_median,
+    median,
+    median_sorted,
+    theil_sen,
+    trimmed_mean,
+    trimmed_mean_distance,
+)
+
+__all__ = ["DetectorConfig", "Detector", "Evaluation", "epoch"]
 
 STATE_VERSION = 2  # 1: no "settle" (migrated on load)
 DAY = 86_400.0
@@ -114,7 +116,6 @@ SETTLE_POINTS = 64  # forecast errors after adoption before the error scale is t
 SETTLE_INFLATION = 0.2  # the scale's widening right after adoption, fading over them
 CADENCE_SAMPLES = 9
 MIN_LEARNING = 3
-MIN_SCALE_SAMPLES = 8
 COOLDOWN_SCORE = 0.8
 AUTOCORR_RATE = 0.02
 MAX_AUTOCORR = 0.8
@@ -122,74 +123,6 @@ VALUE_LIMIT = 1e100  # keeps every intermediate (squares included) finite
 _MAD_TO_SIGMA = 1.4826
 _MEAN_ABS_TO_SIGMA = 1.2533  # sqrt(pi / 2)
 _EPOCH = datetime(1970, 1, 1)
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """How one KPI is judged. The defaults are the product's; tune per KPI sparingly."""
-
-    min_value: float | None = None
-    max_value: float | None = None
-    min_history: int = 30
-    consecutive: int = 1
-    threshold: float = 4.5
-    """Robust z-score beyond which a value is abnormal."""
-    resolve_threshold: float = 3.0
-    """An open alert counts a value towards resolution only below this z-score."""
-    resolve_after: int = 2
-    """Consecutive in-range values needed to resolve an open alert."""
-    cooldown: int = 5
-    """Measurements after a resolution during which only a strong signal re-opens."""
-    adapt_after: int = 12
-    """Consecutive same-side deviations after which the level is re-estimated."""
-    scale_window: int = 128
-    """Forecast errors kept for the robust scale (MAD)."""
-    level_smoothing: float = 0.07
-    trend_smoothing: float = 0.003
-    trend_damping: float = 0.98
-    huber: float = 2.0
-    """Residuals are clipped at this many scales before updating the model."""
-    drift_allowance: float = 1.0
-    """CUSUM reference: standardised error per measurement tolerated as noise."""
-    drift_threshold: float = 6.0
-    """CUSUM decision interval: accumulated excess error that counts as abnormal."""
-    seasonality: bool = True
-    static_hysteresis: float = 0.02
-    """Fraction of the static range an alert must come back inside to resolve."""
-
-    def __post_init__(self) -> None:
-        for name in ("min_value", "max_value"):
-            bound = getattr(self, name)
-            if bound is not None and not math.isfinite(bound):
-                raise ValueError(f"{name} must be a finite number")
-        if (
-            self.min_value is not None
-            and self.max_value is not None
-            and self.min_value > self.max_value
-        ):
-            raise ValueError("min must not be above max")
-        for name in ("min_history", "consecutive", "resolve_after", "adapt_after"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.cooldown < 0:
-            raise ValueError("cooldown must not be negative")
-        if self.scale_window < MIN_SCALE_SAMPLES:
-            raise ValueError(f"scale_window must be at least {MIN_SCALE_SAMPLES}")
-        if not 0 < self.resolve_threshold <= self.threshold:
-            raise ValueError("resolve_threshold must be in (0, threshold]")
-        if not (0 < self.level_smoothing <= 1 and 0 <= self.trend_smoothing <= 1):
-            raise ValueError("smoothing factors must be in (0, 1]")
-        if not 0 < self.trend_damping <= 1:
-            raise ValueError("trend_damping must be in (0, 1]")
-        if self.drift_allowance < 0 or self.drift_threshold <= 0:
-            raise ValueError("drift_allowance must not be negative, drift_threshold positive")
-        if self.huber <= 0 or self.static_hysteresis < 0:
-            raise ValueError("huber must be positive and static_hysteresis not negative")
-
-    @property
-    def static(self) -> bool:
-        """True when the normal range is given by bounds rather than learned."""
-        return self.min_value is not None or self.max_value is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,49 +170,10 @@ def _evaluation(step: _Step) -> Evaluation:
     return evaluation
 
 
-def _epoch(at: datetime) -> float:
+def epoch(at: datetime) -> float:
     if at.tzinfo is None:
         return (at - _EPOCH).total_seconds()
     return at.timestamp()
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    n = len(ordered)
-    mid = n // 2
-    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
-
-
-def _median_sorted(ordered: Sequence[float]) -> float:
-    n = len(ordered)
-    mid = n // 2
-    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
-
-
-def _trimmed_mean(values: Sequence[float], trim: float = 0.1) -> float:
-    """Mean without the largest `trim` share: robust to a few outliers, yet (unlike
-    a median) it still sees a pattern that covers a minority of the phases."""
-    ordered = sorted(values)
-    keep = len(ordered) - int(len(ordered) * trim)
-    return math.fsum(ordered[:keep]) / keep if keep else 0.0
-
-
-def _trimmed_mean_distance(ordered: Sequence[float], centre: float, trim: float = 0.1) -> float:
-    """`_trimmed_mean` of the distances of sorted `ordered` to `centre` (its median),
-    without sorting them again: the largest distances sit at the two ends."""
-    n = len(ordered)
-    drop = int(n * trim)
-    if n - drop <= 0:
-        return 0.0
-    lo, hi = 0, n - 1
-    for _ in range(drop):  # peel the `drop` largest distances off the ends
-        if centre - ordered[lo] >= ordered[hi] - centre:
-            lo += 1
-        else:
-            hi -= 1
-    mid = n // 2  # ordered[:mid] <= centre <= ordered[mid:]
-    below = [centre - y for y in ordered[lo:mid]]
-    return math.fsum(below + [y - centre for y in ordered[mid : hi + 1]]) / (n - drop)
 
 
 def _season_phases(cadence: float) -> tuple[float, int] | None:
@@ -291,30 +185,6 @@ def _season_phases(cadence: float) -> tuple[float, int] | None:
         if phases >= MIN_PHASES:
             return (period, phases) if phases <= MAX_PHASES else None
     return None
-
-
-def _theil_sen(xs: Sequence[float], ys: Sequence[float]) -> float:
-    slopes = [
-        (ys[j] - ys[i]) / (xs[j] - xs[i])
-        for i in range(len(xs))
-        for j in range(i + 1, len(xs))
-        if xs[j] != xs[i]
-    ]
-    return _median(slopes) if slopes else 0.0
-
-
-_LOO_SHRINK = [0.0] + [math.sqrt((k - 1) / k) for k in range(1, 17)]  # by values per phase
-
-
-def _held_out(values: Sequence[float], j: int) -> float:
-    """The median of sorted `values` without the one at index `j`."""
-    k = len(values)
-    mid = (k - 1) // 2
-    a = values[mid] if mid < j else values[mid + 1]
-    if (k - 1) % 2:
-        return a
-    b = values[mid - 1] if mid - 1 < j else values[mid]
-    return (a + b) * 0.5
 
 
 class Detector:
@@ -484,7 +354,7 @@ class Detector:
             self._n = int(state["n"])
             self._t_last = float(state["t_last"])
             self._deltas.extend(float(d) for d in state["deltas"])
-            self._cadence = _median(self._deltas) if self._deltas else 0.0
+            self._cadence = median(self._deltas) if self._deltas else 0.0
             self._level = float(state["level"])
             self._trend = float(state["trend"])
             window = self.config.scale_window
@@ -553,7 +423,7 @@ class Detector:
         if self.learning or len(self._sorted) < MIN_LEARNING - 1:
             return None
         cadence = self._cadence or 1.0
-        t = self._t_last + cadence if at is None else _epoch(at)
+        t = self._t_last + cadence if at is None else epoch(at)
         steps = max(0.0, (t - self._t_last) / cadence)
         phi = self._phi
         if phi == 1.0:
@@ -571,7 +441,7 @@ class Detector:
 
     def update(self, at: datetime, value: float) -> Evaluation:
         """Judge one measurement, learn from it, and advance the alert lifecycle."""
-        return _evaluation(self._step(_epoch(at), float(value)))
+        return _evaluation(self._step(epoch(at), float(value)))
 
     def _step(self, t: float, x: float) -> _Step:
         if not -VALUE_LIMIT <= x <= VALUE_LIMIT:
@@ -690,7 +560,7 @@ class Detector:
             or (dropped is not None and dropped != self._cadence)
             or len(deltas) <= 3
         ):
-            self._cadence = _median(deltas)
+            self._cadence = median(deltas)
             self._check_cadence()
         steps = dt / self._cadence
 
@@ -867,13 +737,13 @@ class Detector:
         cadence = self._cadence or 1.0
         xs = [(ti - t) / cadence for ti in self._run_t]
         ys = self._run_y
-        slope = _theil_sen(xs, ys)
+        slope = theil_sen(xs, ys)
         m = len(xs)
         # Keep the old trend unless the run's slope clearly differs from it.
         stderr = 1.1 * scale * math.sqrt(12.0 / max(m * m * m - m, 1))
         if abs(slope - self._trend) > 3.0 * stderr:
             self._trend = slope
-        level = _median([y - self._trend * xi for xi, y in zip(xs, ys, strict=True)])
+        level = median([y - self._trend * xi for xi, y in zip(xs, ys, strict=True)])
         delta = level - self._level
         self._level = level
         # Shift the buffered history before the run so the seasonal test sees one level.
@@ -979,7 +849,7 @@ class Detector:
         slopes = sorted(chain.from_iterable(self._bin_s))
         if len(slopes) < phases:
             return
-        slope = _median_sorted(slopes)
+        slope = median_sorted(slopes)
         t_end = self._buf_t[-1]
         # Per phase: the detrended values (sorted), their median (the profile) and their
         # leave-one-out errors: each value's distance to the median of the phase's other
@@ -993,7 +863,7 @@ class Detector:
                 if k:
                     profile[p] = values[0]
                 continue
-            shrink = _LOO_SHRINK[k] if k < len(_LOO_SHRINK) else math.sqrt((k - 1) / k)
+            shrink = LOO_SHRINK[k] if k < len(LOO_SHRINK) else math.sqrt((k - 1) / k)
             mid = (k - 1) // 2
             m = values[mid]
             if k % 2:
@@ -1009,10 +879,10 @@ class Detector:
                 errors += [(hi - y) * shrink for y in values[: mid + 1]]
                 errors += [(y - m) * shrink for y in values[mid + 1 :]]
         v = sorted(chain.from_iterable(binned))
-        flat = _trimmed_mean_distance(v, _median_sorted(v))
+        flat = trimmed_mean_distance(v, median_sorted(v))
         if len(errors) < phases or flat <= 0.0:
             return
-        ratio = _trimmed_mean(errors) / flat
+        ratio = trimmed_mean(errors) / flat
         was = self._season is not None
         if ratio >= (0.85 if was else 0.7):
             if was:
@@ -1031,7 +901,7 @@ class Detector:
         buf_t, buf_y = self._buf_t, self._buf_y
         t_end = buf_t[-1]
         start = max(0, len(buf_t) - phases)
-        self._level = _median(
+        self._level = median(
             [
                 y - slope * (t - t_end) - season[int((t % period) / width + 0.5) % phases]
                 for t, y in zip(islice(buf_t, start, None), islice(buf_y, start, None), strict=True)
@@ -1049,7 +919,7 @@ class Detector:
             values = binned[p]
             if len(values) >= 2:
                 w = y - slope * (t - t_end)
-                dated.append(abs(w - _held_out(values, bisect_left(values, w))) * shrink[p])
+                dated.append(abs(w - held_out_median(values, bisect_left(values, w))) * shrink[p])
         window = self.config.scale_window
         fresh = dated[-window:]
         self._resid = deque(fresh)
@@ -1084,78 +954,3 @@ class Detector:
             known = [x for x in (left, right) if x is not None]
             out.append(sum(known) / len(known) if known else 0.0)
         return out
-
-
-def backtest(
-    rows: Iterable[tuple[datetime, float]], config: DetectorConfig
-) -> Iterator[tuple[datetime, float, float, int]]:
-    """Replay a history through the live rules: (timestamp, value, score, alert opens?)."""
-    detector = Detector(config)
-    step = detector._step
-    for at, value in rows:
-        result = step(_epoch(at), float(value))
-        yield at, value, result[0], 1 if result[4] else 0
-
-
-# ------------------------------------------------------------------- CSV
-
-
-def _parse_time(text: str) -> datetime:
-    raw = text.strip()
-    if raw.endswith(("Z", "z")):
-        raw = raw[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(raw)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-
-
-def parse_history_csv(text_or_lines: str | Iterable[str]) -> list[tuple[datetime, float]]:
-    """Read `timestamp,value` CSV (ISO 8601 or `YYYY-MM-DD HH:MM:SS`, naive = UTC).
-
-    Returns aware datetimes (offsets as given) in file order. Raises ValueError
-    naming the line on a bad header or row; blank lines are skipped.
-    """
-    lines = text_or_lines.splitlines() if isinstance(text_or_lines, str) else text_or_lines
-    reader = csv.reader(lines)
-    rows: list[tuple[datetime, float]] = []
-    header_seen = False
-    try:
-        for record in reader:
-            line = reader.line_num
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue
-            if not header_seen:
-                names = [cell.strip().lstrip("\ufeff").lower() for cell in record]
-                if names != ["timestamp", "value"]:
-                    raise ValueError(f"line {line}: expected the header 'timestamp,value'")
-                header_seen = True
-                continue
-            if len(record) != 2:
-                raise ValueError(f"line {line}: expected 2 fields, got {len(record)}")
-            try:
-                at = _parse_time(record[0])
-            except ValueError:
-                raise ValueError(
-                    f"line {line}: {record[0].strip()!r} is not an ISO 8601 timestamp"
-                ) from None
-            try:
-                value = float(record[1])
-            except ValueError:
-                raise ValueError(f"line {line}: {record[1].strip()!r} is not a number") from None
-            if not math.isfinite(value):
-                raise ValueError(f"line {line}: {record[1].strip()!r} is not a finite number")
-            rows.append((at, value))
-    except csv.Error as exc:
-        raise ValueError(f"line {reader.line_num}: {exc}") from None
-    if not header_seen:
-        raise ValueError("line 1: expected the header 'timestamp,value'")
-    return rows
-
-
-def format_backtest_csv(rows: Iterable[tuple[datetime, float, float, int]]) -> str:
-    """`timestamp,value,score,alert` lines (with header) in the order given."""
-    out = ["timestamp,value,score,alert"]
-    append = out.append
-    for at, value, score, alert in rows:
-        append(f"{at.isoformat()},{float(value)!r},{score:.4f},{alert}")
-    out.append("")
-    return "\n".join(out)

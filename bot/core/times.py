@@ -1,0 +1,54 @@
+"""Instants as text: the one ISO 8601 reader (always UTC-aware) and writer."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_DURATION = re.compile(r"^(\d{1,9})\s*(m|min|h|d|w)$", re.IGNORECASE)
+_DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_instant(text: str) -> datetime:
+    """`2026-11-25T10:00Z`, `2026-11-25 10:00[:00]`, `…+01:00`; naive means UTC.
+
+    The result is in UTC. Raises ValueError (with a readable message) for anything
+    else, including instants that fall outside the representable years.
+    """
+    cleaned = text.strip()
+    if " " in cleaned:
+        cleaned = cleaned.replace(" ", "T", 1)
+    if cleaned.endswith(("Z", "z")):
+        cleaned = cleaned[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(cleaned)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{text!r} is not a time like 2026-11-25T10:00:00Z") from None
+
+
+def iso(at: datetime | None) -> str | None:
+    """UTC instants as `2026-11-25T10:00:00Z` (JSON, YAML, CSV)."""
+    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+MAX_DURATION = 366 * 86400  # a year: longer intervals mean nothing for a KPI
+
+
+def parse_duration(text: str) -> int:
+    """`30m`, `1h`, `1d`, `1w` → seconds, at most a year; raises ValueError otherwise."""
+    match = _DURATION.match(text.strip())
+    if match is None or int(match.group(1)) <= 0:
+        raise ValueError(f"`{text}` is not a duration like `30m`, `1h`, `1d` or `1w`")
+    seconds = int(match.group(1)) * _DURATION_SECONDS[match.group(2).lower()]
+    if seconds > MAX_DURATION:
+        raise ValueError(f"`{text}` is too long: at most a year (`52w`)")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest exact form `parse_duration` reads back: 90m, 2h, 1d, 1w."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 60}m"

@@ -1,0 +1,53 @@
+"""What every repository shares: the backend's ON CONFLICT insert and the team binding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def upsert_insert(session: AsyncSession, model: Any) -> Any:
+    """The backend's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's)."""
+    module: Any = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return module.insert(model)
+
+
+async def insert_ignore(
+    session: AsyncSession, model: type[Any], values: dict[str, Any], conflict: Sequence[str]
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on either backend; True when a row was inserted."""
+    statement = (
+        upsert_insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict)
+    )
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))
+
+
+class TeamRepository:
+    """Queries for one workspace inside one transaction: the scope cannot be forgotten."""
+
+    def __init__(self, session: AsyncSession, team_id: str) -> None:
+        self.session = session
+        self.team_id = team_id
+
+    async def add(self, row: Any) -> None:
+        """Stage a new row of this workspace (and flush, so its id is known)."""
+        if getattr(row, "team_id", None) != self.team_id:
+            raise ValueError("row belongs to another workspace")
+        self.session.add(row)
+        await self.session.flush()
+
+    async def delete(self, row: Any) -> None:
+        if getattr(row, "team_id", None) != self.team_id:
+            raise ValueError("row belongs to another workspace")
+        await self.session.delete(row)
+        await self.session.flush()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.session.bind.dialect.name == "postgresql"

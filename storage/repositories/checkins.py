@@ -1,0 +1,82 @@
+"""Check-ins: each key result's values over time, newest first where it matters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from storage.models import CheckIn
+from storage.repositories.base import TeamRepository
+
+
+class CheckInRepository(TeamRepository):
+    async def latest(self, key_result_ids: Iterable[int]) -> dict[int, CheckIn]:
+        """The newest check-in of each key result, in one query."""
+        return {c.key_result_id: c for c in await self.recent(key_result_ids, per_key_result=1)}
+
+    async def recent(self, key_result_ids: Iterable[int], per_key_result: int) -> list[CheckIn]:
+        """Up to `per_key_result` newest check-ins of each key result, newest first, one query."""
+        ids = list(set(key_result_ids))
+        if not ids:
+            return []
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=CheckIn.key_result_id,
+                order_by=(CheckIn.created_at.desc(), CheckIn.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = (
+            select(CheckIn.id, rank)
+            .where(CheckIn.team_id == self.team_id, CheckIn.key_result_id.in_(ids))
+            .subquery()
+        )
+        query = (
+            select(CheckIn)
+            .join(ranked, ranked.c.id == CheckIn.id)
+            .where(ranked.c.rank <= per_key_result)
+            .order_by(CheckIn.key_result_id, CheckIn.created_at.desc(), CheckIn.id.desc())
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def for_prompts(self, prompt_ids: Iterable[int]) -> list[CheckIn]:
+        """Check-ins that answered these prompts, oldest first."""
+        ids = list(set(prompt_ids))
+        if not ids:
+            return []
+        return list(
+            await self.session.scalars(
+                select(CheckIn)
+                .where(CheckIn.team_id == self.team_id, CheckIn.prompt_id.in_(ids))
+                .order_by(CheckIn.created_at, CheckIn.id)
+            )
+        )
+
+    async def answered_key_results(self, prompt_id: int) -> set[int]:
+        """Key results that already have a check-in for this prompt."""
+        rows = await self.session.scalars(
+            select(CheckIn.key_result_id).where(
+                CheckIn.team_id == self.team_id, CheckIn.prompt_id == prompt_id
+            )
+        )
+        return set(rows.all())
+
+    async def history_until(self, key_result_ids: Iterable[int], until: datetime) -> list[CheckIn]:
+        """Every check-in of these key results before `until`, oldest first."""
+        ids = list(set(key_result_ids))
+        if not ids:
+            return []
+        return list(
+            await self.session.scalars(
+                select(CheckIn)
+                .where(
+                    CheckIn.team_id == self.team_id,
+                    CheckIn.key_result_id.in_(ids),
+                    CheckIn.created_at < until,
+                )
+                .order_by(CheckIn.created_at, CheckIn.id)
+            )
+        )
