@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,14 @@ lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bot/ handlers/ storage/
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q
+
+# The pure tests (tests/unit/): seconds, no database or network.
+test-fast: $(STAMP_TEST)
+	$(BIN)/pytest -q -m unit
 
 bench: $(STAMP_TEST)
 	$(BIN)/python bench/status.py

@@ -82,9 +82,9 @@ from bot.runtime.services import Services, build_services  # noqa: E402
 from bot.slack import outbox  # noqa: E402
 from storage.db import upgrade_async  # noqa: E402
 from storage.models import OutboxMessage, Prompt, Schedule, Workspace  # noqa: E402
-from tests.conftest import SIGNING_SECRET, FakeClock  # noqa: E402
-from tests.seeding import owner_ids, seed_owners  # noqa: E402
-from tests.slack_emulator import SlackEmulator  # noqa: E402
+from tests.support.harness import SIGNING_SECRET, FakeClock  # noqa: E402
+from tests.support.seeding import owner_ids, seed_owners  # noqa: E402
+from tests.support.slack_emulator import SlackEmulator  # noqa: E402
 
 TOKEN = "xoxb-bench"
 # UTC-11 … UTC+14, with half- and quarter-hour offsets and both hemispheres' DST.

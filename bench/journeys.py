@@ -37,8 +37,8 @@ from bench.throwaway import throwaway_postgres  # noqa: E402
 from bot.runtime.jobs import tick  # noqa: E402
 from bot.runtime.services import Services  # noqa: E402
 from storage.db import upgrade_async  # noqa: E402
-from tests.conftest import FakeClock, make_services, start_bot, wipe  # noqa: E402
-from tests.slack_emulator import SlackEmulator  # noqa: E402
+from tests.support.harness import FakeClock, make_services, start_bot, wipe  # noqa: E402
+from tests.support.slack_emulator import SlackEmulator  # noqa: E402
 
 
 @dataclass

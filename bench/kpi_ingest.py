@@ -76,8 +76,8 @@ from bot.kpis.service import _store  # noqa: E402
 from bot.runtime.services import Services  # noqa: E402
 from storage.db import upgrade_async  # noqa: E402
 from storage.models import Alert, Kpi, Measurement  # noqa: E402
-from tests.conftest import FakeClock, make_services, start_bot  # noqa: E402
-from tests.slack_emulator import SlackEmulator  # noqa: E402
+from tests.support.harness import FakeClock, make_services, start_bot  # noqa: E402
+from tests.support.slack_emulator import SlackEmulator  # noqa: E402
 
 OKRBOT = str(Path(sys.executable).parent / "okrbot")
 TEAM = "TBENCH"

@@ -56,9 +56,9 @@ from bot.okrs.status import build_status  # noqa: E402
 from bot.runtime.services import Services  # noqa: E402
 from storage.db import Database, upgrade_async  # noqa: E402
 from storage.models import CheckIn, KeyResult, Objective, Workspace  # noqa: E402
-from tests.conftest import SIGNING_SECRET, Bot, FakeClock, make_services, start_bot  # noqa: E402
-from tests.slack_emulator import SlackEmulator  # noqa: E402
-from tests.slack_requests import SlackRequestSender  # noqa: E402
+from tests.support.harness import SIGNING_SECRET, Bot, FakeClock, make_services, start_bot  # noqa: E402
+from tests.support.slack_emulator import SlackEmulator  # noqa: E402
+from tests.support.slack_requests import SlackRequestSender  # noqa: E402
 
 COMMANDS = ("status all", "status O-7")
 USERS = {"U1": "ana", "U2": "ben", "U3": "cleo", "U4": "dev"}

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.runtime.jobs import tick
 from storage.models import CheckIn, KeyResult, OutboxMessage, Prompt
-from tests.conftest import Bot
+from tests.support.harness import Bot
 
 # Wednesday 25 Nov 2026, 10:00 UTC is when the fixtures' clock starts.
 MONDAY_9_MADRID = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # CET = UTC+1

@@ -18,8 +18,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from tests.slack_emulator import SlackEmulator
-from tests.slack_requests import (
+from tests.support.slack_emulator import SlackEmulator
+from tests.support.slack_requests import (
     FORM,
     JSON,
     SlackRequestSender,

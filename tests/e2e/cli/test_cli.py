@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from bot.cli.main import main
-from tests.conftest import create_postgres_database, drop_postgres_database, postgres_url
-from tests.test_yaml_io import RICH, SPEC_EXAMPLE
+from tests.e2e.transfer.test_yaml_io import RICH, SPEC_EXAMPLE
+from tests.support.harness import create_postgres_database, drop_postgres_database, postgres_url
 
 # The console script installed next to this interpreter (the venv's bin/).
 OKRBOT = str(Path(sys.executable).parent / "okrbot")

@@ -12,7 +12,7 @@ import yaml
 
 from bot.runtime.bolt import BOT_EVENTS, BOT_SCOPES, SLASH_COMMANDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).resolve().parent / "data"
 
 # Which bot scope each Web API method okrbot calls needs (from Slack's method docs).

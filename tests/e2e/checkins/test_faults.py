@@ -17,9 +17,9 @@ from bot.runtime.jobs import tick
 from bot.runtime.services import Services
 from bot.slack.outbox import METADATA_EVENT
 from storage.models import OutboxMessage, Prompt
-from tests.conftest import SIGNING_SECRET, FakeClock
-from tests.seeding import owner_ids, seed_owners
-from tests.slack_emulator import SlackEmulator
+from tests.support.harness import SIGNING_SECRET, FakeClock
+from tests.support.seeding import owner_ids, seed_owners
+from tests.support.slack_emulator import SlackEmulator
 
 OKRBOT = str(Path(sys.executable).with_name("okrbot"))
 CREATED = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import assert_clean_failure, assert_ok, clean_env, many, okrbot
+from tests.e2e.cli.test_cli import assert_clean_failure, assert_ok, clean_env, many, okrbot
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 KPI_YAML = """\

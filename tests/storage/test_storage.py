@@ -34,7 +34,7 @@ from storage.repositories import TeamStore
 from storage.repositories.base import insert_ignore
 from storage.repositories.fleet import known_team_ids
 from storage.repositories.workspaces import Member
-from tests.conftest import OAUTH_TABLES, wipe
+from tests.support.harness import OAUTH_TABLES, wipe
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 T = TypeVar("T")

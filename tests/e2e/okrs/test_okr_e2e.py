@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage.models import KeyResult, Objective
-from tests.conftest import Bot
+from tests.support.harness import Bot
 
 
 async def count(bot: Bot, model: type) -> int:
@@ -158,7 +158,7 @@ async def test_other_team_sees_only_its_own_workspace(bot: Bot) -> None:
     ["unsigned", "bad_signature", "stale"],
 )
 async def test_requests_without_valid_signature_are_rejected(bot: Bot, mutate: str) -> None:
-    from tests.slack_requests import sign, slash_command
+    from tests.support.slack_requests import sign, slash_command
 
     payload = slash_command("/okr", 'objective add "Sneaky"', response_url="http://x/")
     if mutate == "unsigned":

@@ -16,9 +16,9 @@ import aiohttp
 from bot.runtime.config import load_settings
 from bot.runtime.services import build_services
 from storage.models import Workspace
-from tests.conftest import SIGNING_SECRET, Bot, FakeClock, start_bot, wipe
-from tests.slack_emulator import SlackEmulator
-from tests.slack_requests import SlackRequestSender
+from tests.support.harness import SIGNING_SECRET, Bot, FakeClock, start_bot, wipe
+from tests.support.slack_emulator import SlackEmulator
+from tests.support.slack_requests import SlackRequestSender
 
 OKRBOT = str(Path(sys.executable).with_name("okrbot"))
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.runtime.jobs import tick
 from storage.models import Alert, CheckIn, KeyResult, Measurement
-from tests.conftest import Bot, CommandResult
+from tests.support.harness import Bot, CommandResult
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 OKRBOT = str(Path(sys.executable).with_name("okrbot"))
