@@ -73,7 +73,7 @@ from sqlalchemy import delete, event, func, select, text, update  # noqa: E402
 
 from bench.throwaway import throwaway_postgres  # noqa: E402
 from bot.blocks.checkins import render_prompt  # noqa: E402
-from bot.checkins.cycle import outbox_renderer, prompt_view, record_prompt_sent  # noqa: E402
+from bot.checkins.cycle import prompt_views  # noqa: E402
 from bot.checkins.planning import WEEK  # noqa: E402
 from bot.core.schedule import WeeklySlot, previous_slot  # noqa: E402
 from bot.runtime.config import load_settings  # noqa: E402
@@ -589,34 +589,49 @@ async def measure_steps(
         )
     if not rows:
         return
-    render = outbox_renderer(services)
     client = await services.clients.for_team(team_id)
-    views = [await prompt_view(services, team_id, row.ref_id or 0) for row in rows]
+    composer = services.cycle.composer()
+
+    async def claim(row: OutboxMessage) -> None:
+        async with services.db.team(team_id) as store:
+            await store.outbox.claim([row.id], NOW, outbox.LEASE)
+
+    async def load_and_compose(row: OutboxMessage) -> None:
+        async with services.db.team(team_id) as store:
+            await composer.load(store, [row])
+        await composer.compose(client, row)
+
+    async with services.db.team(team_id) as store:
+        context = await services.cycle.context(store)
+        assert context is not None
+        views = await prompt_views(store, context, [row.ref_id or 0 for row in rows])
     plan: list[tuple[str, float, list[Callable[[], Awaitable[Any]]]]] = [
         (
             "claim (write tx: UPDATE … RETURNING, here 1 row a call; the tick claims 100)",
             1,
-            [partial(outbox._claim, services, [r.id], NOW) for r in rows],
+            [partial(claim, r) for r in rows],
         ),
         (
-            "render: prompt_view (read tx) + render_prompt",
+            "compose: load the prompt view (read tx) + render_prompt",
             1,
-            [partial(render, r) for r in rows],
+            [partial(load_and_compose, r) for r in rows],
         ),
-        ("  of which render_prompt alone (pure)", 0, [_pure(render_prompt, v) for v in views]),
+        (
+            "  of which render_prompt alone (pure)",
+            0,
+            [_pure(render_prompt, views[r.ref_id or 0]) for r in rows],
+        ),
         (
             "record sent (write tx: outbox row + prompt)",
             1,
             [
                 partial(
-                    outbox._record_sent,
-                    services,
+                    services.outbox._record_sent,
                     r,
                     r.channel_id or "",
                     r.message_ts or "",
                     NOW,
-                    record_prompt_sent,
-                    None,
+                    composer,
                 )
                 for r in rows
             ],

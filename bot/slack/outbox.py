@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -114,12 +115,14 @@ class Outbox:
         if not ids:
             return DeliveryReport()
 
-        async def batches() -> Any:
+        async def batches() -> AsyncIterator[list[OutboxMessage]]:
             yield first
             for start in range(CLAIM_BATCH, len(ids), CLAIM_BATCH):
-                async with self._db.team(team_id) as store:
-                    batch = ids[start : start + CLAIM_BATCH]
-                    yield await self._claim_batch(store, batch, now, composer)
+                async with self._db.team(team_id) as store:  # committed before it is yielded
+                    rows = await self._claim_batch(
+                        store, ids[start : start + CLAIM_BATCH], now, composer
+                    )
+                yield rows
 
         return await self._send(batches(), now, composer)
 
@@ -129,7 +132,7 @@ class Outbox:
         """Send rows this process claimed and the composer loaded already (e.g. alerts
         opened by the ingestion that is asking), without claiming them again."""
 
-        async def batches() -> Any:
+        async def batches() -> AsyncIterator[list[OutboxMessage]]:
             yield rows
 
         return await self._send(batches(), now, composer)
@@ -142,7 +145,9 @@ class Outbox:
             await composer.load(store, rows)
         return rows
 
-    async def _send(self, batches: Any, now: datetime, composer: Composer) -> DeliveryReport:
+    async def _send(
+        self, batches: AsyncIterator[list[OutboxMessage]], now: datetime, composer: Composer
+    ) -> DeliveryReport:
         report = DeliveryReport()
         queue: asyncio.Queue[OutboxMessage | None] = asyncio.Queue(maxsize=2 * CLAIM_BATCH)
 
