@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core.schedule import WEEK, Schedules, WeeklySlot, previous_slot
 from storage.repositories import TeamStore
 from storage.repositories.outbox import Planned
-from storage.repositories.prompts import NewPrompt
+from storage.repositories.prompts import NewPrompt, PlannedPrompt
 
 USER_SYNC_INTERVAL = timedelta(hours=12)
 UNKNOWN_OWNER_RETRY = timedelta(minutes=10)
@@ -144,41 +144,30 @@ async def plan_prompts(
             ],
             now,
         )
-        await store.outbox.plan(
-            [
-                Planned(
-                    kind="prompt",
-                    dedupe_key=f"prompt:{p.prompt_id}",
-                    recipient=p.user_id,
-                    ref_id=p.prompt_id,
-                    due_at=now,
-                    expires_at=p.period_end,
-                )
-                for p in planned
-            ],
-            now,
-        )
+        await store.outbox.plan(_dms("prompt", planned, now), now)
         created += len(planned)
     return created
+
+
+def _dms(kind: str, prompts: list[PlannedPrompt], now: datetime) -> list[Planned]:
+    """The outbox rows of a prompt's DM or its reminder: due now, useless once it closes."""
+    return [
+        Planned(
+            kind=kind,
+            dedupe_key=f"{kind}:{p.prompt_id}",
+            recipient=p.user_id,
+            ref_id=p.prompt_id,
+            due_at=now,
+            expires_at=p.period_end,
+        )
+        for p in prompts
+    ]
 
 
 async def plan_reminders(store: TeamStore, now: datetime, delay: timedelta) -> int:
     """One reminder per sent, unanswered, unskipped prompt once the delay has passed."""
     prompts = await store.prompts.claim_reminders(now, delay)
-    await store.outbox.plan(
-        [
-            Planned(
-                kind="reminder",
-                dedupe_key=f"reminder:{p.prompt_id}",
-                recipient=p.user_id,
-                ref_id=p.prompt_id,
-                due_at=now,
-                expires_at=p.period_end,
-            )
-            for p in prompts
-        ],
-        now,
-    )
+    await store.outbox.plan(_dms("reminder", prompts, now), now)
     return len(prompts)
 
 

@@ -7,7 +7,7 @@ conftest) against a database migrated once per module; each test wipes it first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -34,20 +34,10 @@ from storage.repositories import TeamStore
 from storage.repositories.base import insert_ignore
 from storage.repositories.fleet import known_team_ids
 from storage.repositories.workspaces import Member
-from tests.support.harness import OAUTH_TABLES, wipe
+from tests.support.harness import OAUTH_TABLES
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 T = TypeVar("T")
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await wipe(database)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def objective_row(team_id: str, number: int, **overrides: Any) -> Objective:

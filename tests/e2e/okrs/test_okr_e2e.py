@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from storage.models import KeyResult, Objective
 from tests.support.harness import Bot
+
+
+def sections(blocks: list[dict[str, Any]]) -> list[str]:
+    """The mrkdwn of each section block, in order."""
+    return [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+
+
+def objectives_shown(blocks: list[dict[str, Any]]) -> list[str]:
+    """`O-n Title` of every objective heading in a status reply, in order."""
+    headings = (re.match(r"\*(O-\d+ [^*\n]+)\*", text) for text in sections(blocks))
+    return [m.group(1) for m in headings if m]
 
 
 async def count(bot: Bot, model: type) -> int:
@@ -32,10 +45,11 @@ async def test_create_objective_and_key_result_then_status(bot: Bot) -> None:
     assert "KR-1" in kr.text, kr.text
     status = await bot.command("status")
     assert status.visible["response_type"] == "in_channel"
-    body = str(status.visible["blocks"])
-    assert "Grow weekly active teams" in body
-    assert "KR-1" in body and "120 → 200 teams" in body
-    assert status.text  # plain-text fallback
+    blocks = status.visible["blocks"]
+    assert objectives_shown(blocks) == ["O-1 Grow weekly active teams"]
+    [line] = [text for text in sections(blocks) if text.startswith(":white_circle: *KR-1*")]
+    assert line.startswith(":white_circle: *KR-1* Weekly active teams · 120 → 200 teams · 0%")
+    assert "1 objective · 1 key result" in status.text  # plain-text fallback
 
 
 async def test_malformed_commands_store_nothing(bot: Bot) -> None:
@@ -121,7 +135,8 @@ async def test_close_delete_and_key_result_edits(bot: Bot) -> None:
     status = await bot.command("status all")
     assert "No objectives yet" in status.text
     detail = await bot.command("status O-1")
-    assert "p95 latency" in str(detail.visible["blocks"])
+    assert detail.visible["blocks"][0]["text"]["text"] == "O-1 · Reliability"
+    assert any("*KR-1* p95 latency · 900 → 250 ms" in t for t in sections(detail.visible["blocks"]))
     assert "Deleted *O-1*" in (await bot.command("objective delete O-1")).text
     assert await count(bot, KeyResult) == 0
 
@@ -130,18 +145,17 @@ async def test_status_scopes(bot: Bot) -> None:
     await bot.command('objective add "Growth thing" channel #growth', channel="C1")
     await bot.command('objective add "Platform thing" channel #platform owner @ben')
     in_growth = await bot.command("status", channel="C2")
-    assert "Growth thing" in str(in_growth.visible["blocks"])
+    assert objectives_shown(in_growth.visible["blocks"]) == ["O-1 Growth thing"]
     header, scope = in_growth.visible["blocks"][:2]
     assert header["text"]["text"] == "OKR status"
     assert scope["elements"][0]["text"].startswith("<#C2>")  # rendered as #growth by Slack
-    assert "Platform thing" not in str(in_growth.visible["blocks"])
     nowhere = await bot.command("status", channel="C1")  # nothing reports here: all objectives
-    assert "Platform thing" in str(nowhere.visible["blocks"])
+    assert nowhere.visible["blocks"][0]["text"]["text"] == "OKR status · all objectives"
+    assert objectives_shown(nowhere.visible["blocks"]) == ["O-1 Growth thing", "O-2 Platform thing"]
     by_user = await bot.command("status @ben")
-    assert "Platform thing" in str(by_user.visible["blocks"])
-    assert "Growth thing" not in str(by_user.visible["blocks"])
+    assert objectives_shown(by_user.visible["blocks"]) == ["O-2 Platform thing"]
     by_channel = await bot.command("status <#C3|platform>")
-    assert "Platform thing" in str(by_channel.visible["blocks"])
+    assert objectives_shown(by_channel.visible["blocks"]) == ["O-2 Platform thing"]
     empty_user = await bot.command("status @cleo")
     assert "owns no active objectives" in empty_user.text
 
