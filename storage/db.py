@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -88,6 +88,11 @@ class Database:
         """One unit of work in one workspace: its repositories over one transaction."""
         async with self.session() as session:
             yield TeamStore(session, team_id)
+
+    async def ping(self) -> None:
+        """One round trip to the database (health checks); raises when it is unreachable."""
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

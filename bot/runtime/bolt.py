@@ -9,10 +9,10 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.services import Services
 from bot.slack.clients import make_client
+from handlers.listening import apologise
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def create_app(services: Services) -> AsyncApp:
         kwargs["request_verification_enabled"] = False  # Socket Mode has no HTTP to sign
     app = AsyncApp(**kwargs)
     app.middleware(_deduplicate_events(services))
-    app.error(_apologise)
+    app.error(apologise)
     _register_listeners(app, services)
     return app
 
@@ -83,45 +83,6 @@ def _deduplicate_events(services: Services) -> Any:
         return None
 
     return middleware
-
-
-SORRY = ":x: Sorry, something went wrong on our side and nothing was changed. Please try again."
-
-
-def _dig(body: Any, *path: str) -> str | None:
-    """body[path…] when every step is a mapping, else None (payloads are untrusted)."""
-    for key in path:
-        if not isinstance(body, dict):
-            return None
-        body = body.get(key)
-    return body if isinstance(body, str) and body else None
-
-
-async def _apologise(error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
-    """Bolt's global error handler (actions, views, events): log who and what, and tell
-    the person instead of leaving them with nothing."""
-    kind = _dig(body, "type") or ""
-    team = _dig(body, "team", "id") or _dig(body, "team_id")
-    user = _dig(body, "user", "id") or _dig(body, "event", "user")
-    raw_actions = body.get("actions")
-    actions = raw_actions if isinstance(raw_actions, list) else []
-    what = (
-        ",".join(str(a.get("action_id")) for a in actions if isinstance(a, dict))
-        or _dig(body, "view", "callback_id")
-        or _dig(body, "event", "type")
-    )
-    log.error(
-        "listener failed",
-        exc_info=error,
-        extra={"team_id": team, "user_id": user, "request_type": kind, "action": what},
-    )
-    channel = _dig(body, "channel", "id") or _dig(body, "event", "channel")
-    if not user or not channel or kind == "view_submission":
-        return  # Slack itself says a modal failed; a Home tab has no place for a reply
-    try:
-        await client.chat_postEphemeral(channel=channel, user=user, text=SORRY)
-    except Exception:  # the apology is best effort: Slack may be what failed
-        log.warning("could not apologise", extra={"team_id": team, "user_id": user})
 
 
 def _register_listeners(app: AsyncApp, services: Services) -> None:

@@ -7,7 +7,6 @@ import logging
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
-from sqlalchemy import text
 
 from bot.api.routes import add_routes
 from bot.runtime.services import Services
@@ -56,8 +55,7 @@ async def slack_oauth(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     try:
-        async with services.db.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await services.db.ping()
     except Exception as exc:
         log.warning("health check failed: %s", type(exc).__name__)
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)

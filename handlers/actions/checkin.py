@@ -13,6 +13,7 @@ from bot.blocks.checkins import ACTION_OPEN_ALL, ACTION_OPEN_ONE, ACTION_SKIP, c
 from bot.blocks.common import render_error
 from bot.core.errors import UserError
 from handlers.deps import Deps
+from handlers.listening import guarded
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -47,9 +48,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         await deps.cycle.refresh_prompt(client, team_id, user_id, prompt_id)
 
-    app.action(re.compile(rf"^{ACTION_OPEN_ONE}:\d+$"))(open_one)
-    app.action(ACTION_OPEN_ALL)(open_all)
-    app.action(ACTION_SKIP)(skip)
+    app.action(re.compile(rf"^{ACTION_OPEN_ONE}:\d+$"))(guarded(open_one))
+    app.action(ACTION_OPEN_ALL)(guarded(open_all))
+    app.action(ACTION_SKIP)(guarded(skip))
 
 
 async def _open_modal(

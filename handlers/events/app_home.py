@@ -11,6 +11,7 @@ from bot.blocks.status import render_home
 from bot.core.grammar import UserRef
 from bot.okrs.commands import Status
 from handlers.deps import Deps
+from handlers.listening import guarded
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -25,4 +26,4 @@ def register(app: AsyncApp, deps: Deps) -> None:
         )
         await client.views_publish(user_id=user_id, view=render_home(report))
 
-    app.event("app_home_opened")(on_home_opened)
+    app.event("app_home_opened")(guarded(on_home_opened))

@@ -12,6 +12,7 @@ from bot.blocks.common import render_error
 from bot.checkins.dm import DM_HELP, parse_dm_reply
 from bot.core.errors import UserError
 from handlers.deps import Deps
+from handlers.listening import guarded
 
 
 def _is_person_in_dm(event: dict[str, Any]) -> bool:
@@ -46,7 +47,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if prompt is not None:
             await deps.cycle.refresh_prompt(client, team_id, user_id, prompt.id)
 
-    app.event("message", matchers=[_matcher])(on_dm)
+    app.event("message", matchers=[_matcher])(guarded(on_dm))
 
 
 async def _matcher(event: dict[str, Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.runtime.config import load_settings
 from bot.runtime.services import build_services
@@ -149,3 +151,21 @@ async def test_run_without_database_access_is_a_clear_error(tmp_path: Path) -> N
     assert process.returncode != 0
     assert "Traceback" not in stderr.decode()
     assert "database" in stderr.decode().lower()
+
+
+async def test_a_failing_button_is_logged_and_the_person_gets_an_apology(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A snooze button whose value is not `<alert id>:<seconds>` makes the listener raise.
+    caplog.set_level(logging.ERROR, logger="handlers.listening")
+    response = await bot.sender.action(
+        "alert_snooze:3600", "not-an-alert", channel_id="C2", user_id="U2"
+    )
+    assert response.status == 200
+    await bot.slack.wait_until(lambda: bool(bot.slack.ephemeral_messages))
+    [apology] = bot.slack.ephemeral_messages
+    assert apology["user"] == "U2" and apology["channel"] == "C2"
+    assert "something went wrong on our side" in apology["text"]
+    [failure] = [r for r in caplog.records if r.getMessage() == "listener failed"]
+    assert (failure.team_id, failure.user_id, failure.action) == ("T1", "U2", "alert_snooze:3600")  # type: ignore[attr-defined]
+    assert failure.exc_info is not None
