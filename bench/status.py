@@ -52,7 +52,6 @@ from sqlalchemy import delete, event, insert, select, update  # noqa: E402
 from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
 from bot.blocks.status import render_status  # noqa: E402
 from bot.okrs.commands import Status, parse_okr_command  # noqa: E402
-from bot.okrs.status import build_status  # noqa: E402
 from bot.runtime.services import Services  # noqa: E402
 from storage.db import Database, upgrade_async  # noqa: E402
 from storage.models import CheckIn, KeyResult, Objective, Workspace  # noqa: E402
@@ -269,15 +268,7 @@ async def statements_for(
     assert isinstance(command, Status)
 
     async def build() -> None:
-        report = await build_status(
-            services.db,
-            services.directory,
-            team_id,
-            "C9",
-            command,
-            services.clock(),
-            services.settings.timezone,
-        )
+        report = await services.status.report(team_id, "C9", command, services.clock())
         render_status(report)
 
     await build()  # warm the pool and the dialect first
@@ -465,7 +456,7 @@ def report(results: list[Result], requests: int, warmup: int) -> bool:
             rows,
         )
     )
-    print("  (ms: median in-process build_status + render_status, no HTTP)")
+    print("  (ms: median in-process StatusService.report + render_status, no HTTP)")
     print(
         "OK: statement counts are equal for 10 and 200 objectives"
         if ok
