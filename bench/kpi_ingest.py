@@ -72,7 +72,6 @@ from bot.kpis.detection import (  # noqa: E402
     format_backtest_csv,
     parse_history_csv,
 )
-from bot.kpis.service import _store  # noqa: E402
 from bot.runtime.services import Services  # noqa: E402
 from storage.db import upgrade_async  # noqa: E402
 from storage.models import Alert, Kpi, Measurement  # noqa: E402
@@ -259,7 +258,7 @@ async def breakdown(harness: Harness, result: Result) -> None:
     line("API batch, median wall time (for the shares)", api_ms)
     parsed = timed("json.loads(body)  (bot/api.py:post_measurements)", lambda: json.loads(body))
     checked = timed(
-        "parse_measurements → 10,000 Point  (bot/api.py)",
+        "parse_measurements → 10,000 Point  (bot/api/routes.py)",
         lambda: parse_measurements(parsed, now),
     )
 
@@ -269,17 +268,17 @@ async def breakdown(harness: Harness, result: Result) -> None:
             detector.update(p.at, p.value)
         json.dumps(detector.state())
 
-    timed("Detector.update × 10,000 + state()  (bot/detection.py)", detect)
+    timed("Detector.update × 10,000 + state()  (bot/kpis/detection/)", detect)
     samples = []
     for _ in range(3):
         key, kpi_id = await harness.new_kpi("parts")
         started = time.perf_counter()
-        async with services.db.session() as session:
+        async with services.db.team(TEAM) as store:
             # The statements ingest runs for a fresh KPI: every point is new.
-            await _store(session, TEAM, kpi_id, checked, checked, "api")
+            await store.kpis.store(kpi_id, checked, checked, "api")
         samples.append(time.perf_counter() - started)
     line(
-        "_store: plain INSERT of points newer than any stored (bot/kpis.py)",
+        "KpiRepository.store: plain INSERT of points newer than any stored",
         statistics.median(samples) * 1000,
     )
     core_ms = statistics.median(result.core_s) * 1000

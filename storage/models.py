@@ -253,6 +253,10 @@ class Measurement(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     value: Mapped[float] = mapped_column(Float, nullable=False)
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")
+    # The normal range in force when this value was judged (None while learning or for
+    # values older than the newest one), so a chart shows the band as it was.
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
 
 
 class Alert(Base):
@@ -289,6 +293,7 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(32))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snoozed_by: Mapped[str | None] = mapped_column(String(32))
     last_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

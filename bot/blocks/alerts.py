@@ -33,6 +33,9 @@ class AlertView:
     snoozed_until: datetime | None
     expected_interval_seconds: int | None
     chart_file_id: str | None = None  # an uploaded chart the message shows as an image
+    owner_id: str | None = None  # mentioned: the one person an alert should ping
+    affects: tuple[str, ...] = ()  # key results that follow this KPI, e.g. "KR-3 of O-1"
+    snoozed_by: str | None = None
 
 
 def _when(at: datetime | None) -> str:
@@ -73,6 +76,9 @@ def render_alert(view: AlertView) -> Message:
         out = how_far_out(view.value, view.low, view.high) if view.value is not None else None
         if view.resolved_at is not None:
             title = f":white_check_mark: {view.kpi_name} is back in its normal range"
+        elif out is None and view.value is not None and (view.low, view.high) != (None, None):
+            # Open, but the latest value is inside: the episode is ending, not yet over.
+            title = f":hourglass_flowing_sand: {view.kpi_name} is back in range, confirming…"
         else:
             side = out[0] if out else "outside"
             title = f":rotating_light: {view.kpi_name} is {side} its normal range"
@@ -100,13 +106,21 @@ def render_alert(view: AlertView) -> Message:
                     "alt_text": f"{view.kpi_name}: recent values and the normal range"[:2000],
                 }
             )
+    who = []
+    if view.owner_id:
+        who.append(f"Owner <@{view.owner_id}>")
+    if view.affects:
+        who.append("affects " + ", ".join(escape(kr) for kr in view.affects))
+    if who:
+        blocks.append(context(" · ".join(who)))
     status = [f"`{escape(view.kpi_key)}`"]
     if view.resolved_at is not None:
         status.append(f"resolved {_when(view.resolved_at)}")
     if view.acknowledged_by:
         status.append(f"acknowledged by <@{view.acknowledged_by}> {_when(view.acknowledged_at)}")
     if view.snoozed_until and view.resolved_at is None:
-        status.append(f"snoozed until {_when(view.snoozed_until)}")
+        by = f" by <@{view.snoozed_by}>" if view.snoozed_by else ""
+        status.append(f"snoozed{by} until {_when(view.snoozed_until)}")
     blocks.append(context(" · ".join(status)))
     if view.resolved_at is None:
         blocks.append({"type": "actions", "elements": _buttons(view)})

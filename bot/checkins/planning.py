@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from bot.core.schedule import WEEK, Schedules, WeeklySlot, previous_slot
+from bot.core.schedule import WEEK, Schedules, WeeklySlot, previous_slot, zone_named
 from storage.repositories import TeamStore
 from storage.repositories.outbox import Planned
 from storage.repositories.prompts import NewPrompt, PlannedPrompt
@@ -68,15 +68,6 @@ def parse_slot_key(key: str) -> WeeklySlot:
     return WeeklySlot(int(weekday), local_time)
 
 
-def zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
-    if not name:
-        return fallback
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return fallback
-
-
 # Prompts --------------------------------------------------------------------------------
 
 
@@ -114,7 +105,7 @@ async def due_prompts(
         zone_name = zones.get(owner_id)
         cache_key = (slot, zone_name)
         if cache_key not in period_cache:
-            period_cache[cache_key] = previous_slot(slot, now, zone(zone_name, fallback))
+            period_cache[cache_key] = previous_slot(slot, now, zone_named(zone_name, fallback))
         period_start = period_cache[cache_key]
         if first_created > period_start or since > period_start:
             continue  # the slot passed before the key result or the schedule existed

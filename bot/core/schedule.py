@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 WEEK = timedelta(weeks=1)
@@ -27,6 +27,16 @@ class WeeklySlot:
 
 
 DEFAULT_SCHEDULE = WeeklySlot(0, "09:00")
+
+
+def zone_named(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    """A person's zone from Slack's name for it, else the workspace's fallback."""
+    if not name:
+        return fallback
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return fallback
 
 
 def _at(day: datetime, slot: WeeklySlot, zone: ZoneInfo) -> datetime:

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,7 +27,9 @@ from bot.blocks.alerts import (
     render_repeat_reply,
     render_resolved_reply,
 )
+from bot.blocks.charts import ChartPoint, KpiChart
 from bot.core.message import Message
+from bot.core.schedule import zone_named
 from bot.core.tasks import Background
 from bot.kpis.detection.detector import Evaluation
 from bot.slack.clients import SlackClients
@@ -183,6 +186,7 @@ async def apply_evaluations(
     points: list[Point],
     evaluations: list[Evaluation],
     now: datetime,
+    composer: AlertComposer,
 ) -> AlertBatch:
     """Apply `decide` to the KPI's alerts in the caller's transaction; the messages it
     plans are claimed here and loaded, so they can be posted as soon as it commits."""
@@ -237,8 +241,8 @@ async def apply_evaluations(
         await store.outbox.plan(planned, now)
         batch.rows = await store.outbox.claim_planned([p.dedupe_key for p in planned], now, LEASE)
         if batch.rows:
-            batch.composer = AlertComposer()
-            await batch.composer.load(store, batch.rows)
+            batch.composer = composer
+            await composer.load(store, batch.rows)
     return batch
 
 
@@ -284,7 +288,7 @@ async def plan_repeats(store: TeamStore, now: datetime, interval: timedelta) -> 
 # Slack --------------------------------------------------------------------------------
 
 
-def alert_view(alert: Alert, kpi: Kpi) -> AlertView:
+def alert_view(alert: Alert, kpi: Kpi, affects: tuple[str, ...] = ()) -> AlertView:
     return AlertView(
         alert_id=alert.id,
         kind=alert.kind,
@@ -302,7 +306,24 @@ def alert_view(alert: Alert, kpi: Kpi) -> AlertView:
         snoozed_until=alert.snoozed_until,
         expected_interval_seconds=kpi.expected_interval_seconds,
         chart_file_id=alert.chart_file_id,
+        owner_id=kpi.owner_id,
+        affects=affects,
+        snoozed_by=alert.snoozed_by,
     )
+
+
+async def affected(store: TeamStore, kpi_ids: set[int]) -> dict[int, tuple[str, ...]]:
+    """Per KPI, the key results that follow it: `KR-3 of O-1`."""
+    out: dict[int, tuple[str, ...]] = {}
+    for kpi_id in kpi_ids:
+        followers = await store.okrs.key_results_following(kpi_id)
+        numbers = await store.okrs.numbers_by_id(kr.objective_id for kr in followers)
+        out[kpi_id] = tuple(
+            f"KR-{kr.number} of O-{numbers[kr.objective_id]}"
+            for kr in sorted(followers, key=lambda kr: kr.number)
+            if kr.objective_id in numbers
+        )
+    return out
 
 
 @dataclass
@@ -310,7 +331,7 @@ class _Loaded:
     view: AlertView
     message_ts: str | None
     channel_id: str | None
-    chart: list[tuple[datetime, float]] = field(default_factory=list)
+    chart: KpiChart | None = None
 
 
 class AlertComposer:
@@ -319,21 +340,39 @@ class AlertComposer:
 
     kinds: tuple[str, ...] = ALERT_KINDS
 
-    def __init__(self) -> None:
+    def __init__(self, fallback_zone: ZoneInfo) -> None:
+        self._fallback_zone = fallback_zone
         self._loaded: dict[int, _Loaded] = {}
         self._stale: set[int] = set()  # alert posts to edit after recording them
 
     async def load(self, store: TeamStore, rows: list[OutboxMessage]) -> None:
         alerts = {a.id: a for a in await store.alerts.many(r.ref_id or 0 for r in rows)}
         kpis = {k.id: k for k in await store.kpis.many(a.kpi_id for a in alerts.values())}
+        followers = await affected(store, {a.kpi_id for a in alerts.values()})
+        zones: dict[str, str | None] | None = None
         for row in rows:
             alert = alerts.get(row.ref_id or 0)
             kpi = kpis.get(alert.kpi_id) if alert else None
             if alert is None or kpi is None:
                 continue
-            loaded = _Loaded(alert_view(alert, kpi), alert.message_ts, alert.channel_id)
+            view = alert_view(alert, kpi, followers.get(kpi.id, ()))
+            loaded = _Loaded(view, alert.message_ts, alert.channel_id)
             if row.kind == "alert" and alert.kind == "range":
-                loaded.chart = await store.kpis.recent(kpi.id, CHART_POINTS)
+                if zones is None:
+                    zones = await store.workspace.zones()
+                loaded.chart = KpiChart(
+                    title=f"{kpi.name} ({kpi.key})",
+                    unit=kpi.unit,
+                    zone=zone_named(zones.get(kpi.owner_id or ""), self._fallback_zone),
+                    points=[
+                        ChartPoint(p.at, p.value, p.low, p.high)
+                        for p in await store.kpis.recent_points(kpi.id, CHART_POINTS)
+                    ],
+                    expected_interval=timedelta(seconds=kpi.expected_interval_seconds)
+                    if kpi.expected_interval_seconds
+                    else None,
+                    episode_from=alert.opened_at,
+                )
             self._loaded[row.id] = loaded
 
     async def compose(self, client: AsyncWebClient, row: OutboxMessage) -> Message | None:
@@ -342,7 +381,7 @@ class AlertComposer:
             return None
         view = loaded.view
         if row.kind == "alert":
-            if loaded.chart and view.chart_file_id is None:
+            if loaded.chart is not None and loaded.chart.points and view.chart_file_id is None:
                 view = loaded.view = await _with_chart(client, view, loaded.chart)
             return render_alert(view)
         if loaded.message_ts is None:
@@ -364,7 +403,7 @@ class AlertComposer:
         alert = await store.alerts.get(loaded.view.alert_id)
         kpi = (await store.kpis.many([alert.kpi_id]))[0] if alert else None
         if alert is not None and kpi is not None:
-            fresh = alert_view(alert, kpi)
+            fresh = alert_view(alert, kpi, loaded.view.affects)
             if fresh != loaded.view:
                 loaded.view = fresh
                 self._stale.add(row.id)
@@ -379,20 +418,15 @@ class AlertComposer:
             await _edit(client, loaded.channel_id, loaded.message_ts, loaded.view)
 
 
-async def _with_chart(
-    client: AsyncWebClient, view: AlertView, points: list[tuple[datetime, float]]
-) -> AlertView:
+async def _with_chart(client: AsyncWebClient, view: AlertView, chart: KpiChart) -> AlertView:
     """Upload the chart (not shared anywhere yet) so the post can show it as an image."""
-    from dataclasses import replace
-
     from bot.blocks.charts import kpi_chart  # matplotlib loads slowly: only when charting
 
-    png = kpi_chart(
-        f"{view.kpi_name} ({view.kpi_key})", points, view.low, view.high, view.opened_at
-    )
     try:
         uploaded = await client.files_upload_v2(
-            content=png, filename=f"{view.kpi_key}.png", title=f"{view.kpi_name}: recent history"
+            content=kpi_chart(chart),
+            filename=f"{view.kpi_key}.png",
+            title=f"{view.kpi_name}: recent history",
         )
     except SlackApiError as exc:  # the alert itself matters more than its chart
         log.warning("chart upload failed", extra={"error": exc.response.get("error")})
@@ -426,6 +460,7 @@ class AlertService:
         outbox: Outbox,
         background: Background,
         repeat_interval: timedelta,
+        fallback_zone: ZoneInfo,
         edit_interval: float = EDIT_INTERVAL,
     ) -> None:
         self._db = db
@@ -433,6 +468,7 @@ class AlertService:
         self._outbox = outbox
         self._background = background
         self._repeat_interval = repeat_interval
+        self._fallback_zone = fallback_zone
         self._edit_interval = edit_interval
         self._last_edit: dict[int, float] = {}
         self._edit_pending: set[int] = set()
@@ -451,11 +487,11 @@ class AlertService:
             self.edit_soon(team_id, alert_id)
 
     def composer(self) -> AlertComposer:
-        return AlertComposer()
+        return AlertComposer(self._fallback_zone)
 
     async def flush(self, team_id: str, now: datetime) -> None:
         """Send every due alert message of this workspace."""
-        await self._outbox.deliver(team_id, now, AlertComposer())
+        await self._outbox.deliver(team_id, now, self.composer())
 
     async def plan(self, store: TeamStore, now: datetime) -> dict[str, int]:
         """The tick's alert steps, in the caller's transaction."""
@@ -486,6 +522,7 @@ class AlertService:
             if alert is None:
                 return False
             alert.snoozed_until = now + timedelta(seconds=seconds)
+            alert.snoozed_by = user_id
         log.info("alert snoozed", extra={"alert_id": alert_id, "by": user_id, "seconds": seconds})
         self.edit_soon(team_id, alert_id)
         return True
@@ -512,7 +549,9 @@ class AlertService:
         async with self._db.team(team_id) as store:
             alert = await store.alerts.get(alert_id)
             kpis = await store.kpis.many([alert.kpi_id]) if alert else []
+            followers = await affected(store, {alert.kpi_id}) if alert else {}
         if alert is None or not kpis or alert.message_ts is None:
             return  # not posted yet: the post will show the current state
         client = await self._clients.for_team(team_id)
-        await _edit(client, alert.channel_id, alert.message_ts, alert_view(alert, kpis[0]))
+        view = alert_view(alert, kpis[0], followers.get(alert.kpi_id, ()))
+        await _edit(client, alert.channel_id, alert.message_ts, view)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.core.errors import NotFound, UserError
-from bot.kpis.alerting import AlertBatch, apply_evaluations
+from bot.kpis.alerting import AlertBatch, AlertComposer, apply_evaluations
 from bot.kpis.rules import detector_of
 from storage.models import CheckIn, Kpi
 from storage.repositories import TeamStore
@@ -45,7 +45,12 @@ def check_points(points: list[Point]) -> list[Point]:
 
 
 async def ingest(
-    store: TeamStore, key: str, points: list[Point], source: str, now: datetime
+    store: TeamStore,
+    key: str,
+    points: list[Point],
+    source: str,
+    now: datetime,
+    composer: AlertComposer,
 ) -> IngestResult:
     """Store points (upsert on time) and evaluate the new ones."""
     unique = check_points(points)
@@ -54,15 +59,17 @@ async def ingest(
         raise NotFound(f"there is no KPI `{key}` in this workspace")
     last = kpi.last_measurement_at
     fresh = [p for p in unique if last is None or p.at > last]
-    await store.kpis.store(kpi.id, unique, fresh, source)
     result = IngestResult(stored=len(unique), kpi_id=kpi.id)
     if not fresh:
+        await store.kpis.store(kpi.id, unique, fresh, source)
         return result
     detector = detector_of(kpi)
     evaluations = [detector.update(p.at, p.value) for p in fresh]
+    judged = [Point(p.at, p.value, e.low, e.high) for p, e in zip(fresh, evaluations, strict=True)]
+    await store.kpis.store(kpi.id, unique, judged, source)
     kpi.detector_state = json.dumps(detector.state())
     kpi.last_measurement_at = fresh[-1].at
-    result.alerts = await apply_evaluations(store, kpi, fresh, evaluations, now)
+    result.alerts = await apply_evaluations(store, kpi, judged, evaluations, now, composer)
     await _follow(store, kpi, fresh[-1])
     return result
 

@@ -160,7 +160,7 @@ class KpiService:
         """Store points (upsert on time) and evaluate the new ones, all or nothing; alert
         messages follow in the background (the caller's reply never waits for them)."""
         async with self._db.team(team_id) as store:
-            result = await ingest(store, key, points, source, now)
+            result = await ingest(store, key, points, source, now, self._alerts.composer())
         self._alerts.after_ingest(team_id, result.alerts, now)
         return result
 

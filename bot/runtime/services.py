@@ -87,6 +87,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         outbox,
         background,
         repeat_interval=timedelta(hours=settings.okrbot_alert_repeat_hours),
+        fallback_zone=settings.timezone,
         edit_interval=settings.okrbot_alert_edit_seconds,
     )
     cycle_settings = CycleSettings(

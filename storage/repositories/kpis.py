@@ -20,6 +20,9 @@ UPSERT_CHUNK = 2_000
 class Point:
     at: datetime
     value: float
+    # The normal range this value was judged by, when it was (stored for charts).
+    low: float | None = None
+    high: float | None = None
 
 
 class KpiRepository(TeamRepository):
@@ -106,25 +109,28 @@ class KpiRepository(TeamRepository):
         ORM's bulk path costs twice as much.
         """
         newer_times = {p.at for p in newer}
-
-        def rows(selected: Iterable[Point]) -> list[dict[str, Any]]:
-            return [
-                {
-                    "team_id": self.team_id,
-                    "kpi_id": kpi_id,
-                    "at": p.at,
-                    "value": p.value,
-                    "source": source,
-                }
-                for p in selected
-            ]
-
+        team_id = self.team_id
         connection = await self.session.connection()
         table: Any = Measurement.__table__
-        fresh = rows(newer)
+        fresh = [
+            {
+                "team_id": team_id,
+                "kpi_id": kpi_id,
+                "at": p.at,
+                "value": p.value,
+                "source": source,
+                "low": p.low,
+                "high": p.high,
+            }
+            for p in newer
+        ]
         for start in range(0, len(fresh), INSERT_CHUNK):
             await connection.execute(insert(table), fresh[start : start + INSERT_CHUNK])
-        older = rows(p for p in points if p.at not in newer_times)
+        older = [
+            {"team_id": team_id, "kpi_id": kpi_id, "at": p.at, "value": p.value, "source": source}
+            for p in points
+            if p.at not in newer_times
+        ]
         for start in range(0, len(older), UPSERT_CHUNK):
             statement = upsert_insert(self.session, table)
             statement = statement.on_conflict_do_update(
@@ -142,6 +148,16 @@ class KpiRepository(TeamRepository):
             .limit(limit)
         )
         return [(at, value) for at, value in reversed(rows.all())]
+
+    async def recent_points(self, kpi_id: int, limit: int) -> list[Point]:
+        """The newest `limit` measurements with the range each was judged by, oldest first."""
+        rows = await self.session.execute(
+            select(Measurement.at, Measurement.value, Measurement.low, Measurement.high)
+            .where(Measurement.team_id == self.team_id, Measurement.kpi_id == kpi_id)
+            .order_by(Measurement.at.desc())
+            .limit(limit)
+        )
+        return [Point(*row) for row in reversed(rows.all())]
 
     async def count(self, kpi_id: int) -> int:
         return int(

@@ -237,7 +237,10 @@ async def test_snooze_ends_with_a_reminder_then_acknowledge_stops_them(bot: Bot)
     )
     assert response.status == 200
     await bot.slack.wait_until(
-        lambda: "snoozed until" in json.dumps(bot.slack.messages("C2")[0]["blocks"])
+        lambda: (
+            "snoozed by <@U1> until 2026-11-25 11:05 UTC"
+            in json.dumps(bot.slack.messages("C2")[0]["blocks"])
+        )
     )
     await tick(bot.services, T0 + timedelta(minutes=30))
     assert still_open(bot) == 0  # snoozed
@@ -396,3 +399,18 @@ async def test_two_processes_ingesting_at_once_open_one_alert(bot: Bot, tmp_path
     [alert] = await alerts(bot)
     assert alert.resolved_at is None
     assert len(posts(bot)) == 1
+
+
+async def test_an_alert_pings_its_owner_and_names_the_key_results_it_affects(bot: Bot) -> None:
+    await bot.command(
+        'add signups "Daily signups" min 10 channel #growth owner @ben', command="/kpi"
+    )
+    await bot.command('objective add "Grow"')
+    await bot.command('kr add O-1 "Signups per day" from 10 to 50 follows signups')
+    bot.clock.now = T0
+    await bot.command("record signups 3", command="/kpi")
+    await bot.services.drain()
+    [post] = posts(bot)
+    body = json.dumps(post["blocks"], ensure_ascii=False)
+    assert "Owner <@U2> · affects KR-1 of O-1" in body
+    assert post["text"] == "Daily signups is below its normal range (signups)"
