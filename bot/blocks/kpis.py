@@ -18,6 +18,7 @@ from bot.blocks.common import (
     value_with_unit,
 )
 from bot.core.numbers import describe_range
+from bot.core.times import format_duration
 
 STATE_EMOJI = {
     "ok": ":large_green_circle:",
@@ -67,14 +68,25 @@ def render_kpi_list(summaries: list[dict[str, Any]]) -> Message:
     return Message(f"{len(summaries)} KPIs, {alerting} alerting", blocks)
 
 
-def render_kpi_show(summary: dict[str, Any]) -> Message:
+def render_kpi_show(
+    summary: dict[str, Any], alerts_30_days: int | None = None, chart_file_id: str | None = None
+) -> Message:
+    """One KPI: its state, its chart (or a sparkline), and how its rules would have done."""
     recent = summary.get("recent", [])
     values = [point["value"] for point in recent]
     blocks: list[Block] = [
         header(f"{summary['name']} ({summary['key']})"[:150]),
         section(_line(summary)),
     ]
-    if values:
+    if chart_file_id:
+        blocks.append(
+            {
+                "type": "image",
+                "slack_file": {"id": chart_file_id},
+                "alt_text": f"{summary['name']}: recent values and the normal range"[:2000],
+            }
+        )
+    elif values:
         first, last = recent[0]["at"][:16], recent[-1]["at"][:16]
         blocks.append(
             section(
@@ -91,7 +103,12 @@ def render_kpi_show(summary: dict[str, Any]) -> Message:
             f"{normal['min_history']} measurements"
         )
     if summary.get("expected_interval_seconds"):
-        notes.append(f"expects data every {summary['expected_interval_seconds'] // 60} min")
+        notes.append(f"expects data every {format_duration(summary['expected_interval_seconds'])}")
+    if alerts_30_days is not None and not normal["learning"]:
+        would = "alert" if alerts_30_days == 1 else "alerts"
+        notes.append(
+            f"its current rules would have raised {alerts_30_days} {would} in the last 30 days"
+        )
     if summary.get("channel"):
         notes.append(f"alerts go to <#{summary['channel']}>")
     blocks.append(context(" · ".join(notes)))

@@ -2,71 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
+from bot.cli.common import (
+    fail,
+    migrate,
+    resolve_team,
+    run_async,
+    settings_or_exit,
+    team_option,
+    with_services,
+)
+from bot.cli.kpi import kpi
 from bot.core.errors import UserError
 from bot.core.times import parse_instant
-from bot.runtime.config import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.runtime.services import Services
-from storage.db import DatabaseUrlError
-
-T = TypeVar("T")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"okrbot: {message}", err=True)
-    sys.exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        _fail(str(exc), 2)
-
-
-def _run(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """asyncio.run with user errors and unreachable databases turned into one-line messages."""
-    try:
-        return asyncio.run(coroutine_factory())
-    except (UserError, DatabaseUrlError) as exc:
-        _fail(exc.message if isinstance(exc, UserError) else str(exc))
-    except OSError as exc:
-        _fail(f"cannot reach the database or network: {exc}")
-
-
-def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Build the services, run `work`, and close them, with errors as one-line messages."""
-    from bot.runtime.services import build_services
-
-    async def run() -> T:
-        services = build_services(settings)
-        try:
-            return await work(services)
-        finally:
-            await services.close()
-
-    return _run(run)
-
-
-def _migrate(settings: Settings) -> None:
-    from storage.db import upgrade
-
-    try:
-        upgrade(settings.database_url)
-    except DatabaseUrlError as exc:
-        _fail(str(exc), 2)
-    except Exception as exc:  # alembic/driver errors: say what, not a traceback
-        _fail(f"database migration failed ({type(exc).__name__}): {exc}")
 
 
 def _parse_instant(value: str) -> datetime:
@@ -83,6 +39,9 @@ def main() -> None:
     """okrbot: weekly OKR check-ins, KPI alerts and /okr status in Slack."""
 
 
+main.add_command(kpi)
+
+
 @main.command()
 def run() -> None:
     """Serve Slack (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and run the scheduler."""
@@ -90,11 +49,11 @@ def run() -> None:
     from bot.runtime.server import serve
     from bot.runtime.services import build_services
 
-    settings = _settings()
+    settings = settings_or_exit()
     missing = settings.missing_for_serving()
     if missing:
         lines = "\n".join(f"  - {item}" for item in missing)
-        _fail(
+        fail(
             "Slack is not configured, so there is nothing to serve yet. Set:\n"
             f"{lines}\n"
             "Create the app from app_manifest.yml at https://api.slack.com/apps "
@@ -102,8 +61,8 @@ def run() -> None:
             2,
         )
     configure_logging()
-    _migrate(settings)
-    _run(lambda: serve(build_services(settings)))
+    migrate(settings)
+    run_async(lambda: serve(build_services(settings)))
 
 
 @main.group()
@@ -114,8 +73,8 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the latest version (Alembic)."""
-    settings = _settings()
-    _migrate(settings)
+    settings = settings_or_exit()
+    migrate(settings)
     click.echo("database is up to date", err=True)
 
 
@@ -126,43 +85,34 @@ def tick(at: str | None) -> None:
     from bot.core.clock import utc_now
     from bot.runtime.jobs import tick as run_tick
 
-    settings = _settings()
+    settings = settings_or_exit()
     now = _parse_instant(at) if at is not None else utc_now()
-    _migrate(settings)
+    migrate(settings)
 
     async def go(services: Services) -> str:
         return (await run_tick(services, now)).summary()
 
-    click.echo(_with_services(settings, go), err=True)
-
-
-def _team_option(function: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--team",
-        "team",
-        metavar="T…",
-        help="Workspace (Slack team id); optional when exactly one is known.",
-    )(function)
+    click.echo(with_services(settings, go), err=True)
 
 
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_team_option
+@team_option
 def import_command(file: Path, team: str | None) -> None:
     """Create or update objectives, key results, KPIs and the schedule from YAML."""
     from bot.transfer.yaml_io import load_document, validate
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         document = load_document(file.read_text(encoding="utf-8"), str(file))
         validate(document)  # the whole file, before anything touches the database
     except UserError as exc:
-        _fail(exc.message if exc.message.startswith(f"{file}:") else f"{file}: {exc.message}")
+        fail(exc.message if exc.message.startswith(f"{file}:") else f"{file}: {exc.message}")
     except UnicodeDecodeError:
-        _fail(f"{file}: not a UTF-8 text file")
+        fail(f"{file}: not a UTF-8 text file")
     except OSError as exc:
-        _fail(f"{file}: cannot be read ({exc.strerror or exc})")
-    _migrate(settings)
+        fail(f"{file}: cannot be read ({exc.strerror or exc})")
+    migrate(settings)
 
     async def go(services: Services) -> str:
         # A new --team is created by the import's own transaction, so a failed
@@ -174,41 +124,21 @@ def import_command(file: Path, team: str | None) -> None:
             raise UserError(f"{file}: {exc.message}") from None
         return report.summary()
 
-    click.echo(_with_services(settings, go), err=True)
+    click.echo(with_services(settings, go), err=True)
 
 
 @main.command("export")
-@_team_option
+@team_option
 def export_command(team: str | None) -> None:
     """Print the workspace's objectives, key results, KPIs and schedule as YAML."""
-    settings = _settings()
-    _migrate(settings)
+    settings = settings_or_exit()
+    migrate(settings)
 
     async def go(services: Services) -> str:
         team_id = await resolve_team(services, team)
         return await services.transfer.export(team_id)
 
-    click.echo(_with_services(settings, go), nl=False)
-
-
-async def resolve_team(services: Services, team: str | None, *, create: bool = True) -> str:
-    """`--team` as given (created if new, unless `create` is off), else the only workspace."""
-    from storage.repositories.fleet import known_team_ids
-
-    if team:
-        if not team.strip() or len(team) > 32 or not team.isalnum():
-            raise UserError(f"--team {team!r} is not a Slack team id like T0123ABCD")
-        if create:
-            async with services.db.team(team) as store:
-                await store.workspace.ensure(services.clock())
-        return team
-    async with services.db.session() as session:
-        teams = await known_team_ids(session)
-    if len(teams) == 1:
-        return teams[0]
-    if not teams:
-        raise UserError("no workspace is known yet: name one with --team T0123ABCD")
-    raise UserError(f"several workspaces are known ({', '.join(teams)}): choose one with --team")
+    click.echo(with_services(settings, go), nl=False)
 
 
 @main.group()
@@ -218,76 +148,35 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
-@_team_option
+@team_option
 def token_create(name: str, team: str | None) -> None:
     """Create a token; it is printed once, alone on the last line (only its hash is kept)."""
-    settings = _settings()
-    _migrate(settings)
+    settings = settings_or_exit()
+    migrate(settings)
 
     async def go(services: Services) -> tuple[str, str]:
         team_id = await resolve_team(services, team)
         return team_id, await services.tokens.create(team_id, name, services.clock())
 
-    team_id, value = _with_services(settings, go)
+    team_id, value = with_services(settings, go)
     click.echo(f"API token {name!r} for workspace {team_id} (shown only now; store it safely):")
     click.echo(value)
 
 
 @token.command("revoke")
 @click.argument("name")
-@_team_option
+@team_option
 def token_revoke(name: str, team: str | None) -> None:
     """Revoke the active token called NAME: requests with it get 401 from now on."""
-    settings = _settings()
-    _migrate(settings)
+    settings = settings_or_exit()
+    migrate(settings)
 
     async def go(services: Services) -> str:
         team_id = await resolve_team(services, team)
         await services.tokens.revoke(team_id, name, services.clock())
         return f"revoked token {name!r} of workspace {team_id}"
 
-    click.echo(_with_services(settings, go), err=True)
-
-
-from bot.cli.kpi import kpi  # noqa: E402
-
-main.add_command(kpi)
-
-
-@kpi.command("import")
-@click.argument(
-    "file", metavar="FILE.csv", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
-@click.argument("key")
-@_team_option
-def kpi_import(file: Path, key: str, team: str | None) -> None:
-    """Load a KPI's history from FILE.csv (timestamp,value); same upsert rules as the API."""
-    from bot.kpis.detection.history import parse_history_csv
-    from bot.kpis.ingest import MAX_BATCH
-    from storage.repositories.kpis import Point
-
-    settings = _settings()
-    try:
-        rows = parse_history_csv(file.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}")
-    except ValueError as exc:
-        _fail(f"{file}: {exc}")
-    _migrate(settings)
-
-    async def go(services: Services) -> str:
-        team_id = await resolve_team(services, team)
-        now = services.clock()
-        stored = 0
-        points = [Point(at, value) for at, value in rows]
-        for start in range(0, len(points), MAX_BATCH):
-            result = await services.kpis.ingest(
-                team_id, key, points[start : start + MAX_BATCH], "import", now
-            )
-            stored += result.stored
-        return f"stored {stored} measurements for {key}"
-
-    click.echo(_with_services(settings, go), err=True)
+    click.echo(with_services(settings, go), err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

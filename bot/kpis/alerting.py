@@ -27,11 +27,11 @@ from bot.blocks.alerts import (
     render_repeat_reply,
     render_resolved_reply,
 )
-from bot.blocks.charts import ChartPoint, KpiChart
+from bot.blocks.charts import KpiChart
 from bot.core.message import Message
-from bot.core.schedule import zone_named
 from bot.core.tasks import Background
-from bot.kpis.detection.detector import Evaluation
+from bot.kpis.charting import chart_for, upload_chart
+from bot.kpis.detection import Detector, Evaluation
 from bot.slack.clients import SlackClients
 from bot.slack.outbox import LEASE, NotReady, Outbox
 from storage.db import Database
@@ -43,7 +43,6 @@ from storage.repositories.outbox import Planned
 log = logging.getLogger(__name__)
 
 ALERT_KINDS = ("alert", "alert_resolved", "alert_repeat")
-CHART_POINTS = 120
 EDIT_INTERVAL = 10.0  # seconds between edits of one alert's message (Slack: ~50/min)
 
 
@@ -236,13 +235,48 @@ async def apply_evaluations(
         current.last_value, current.last_at = decision.resolve.last_value, decision.resolve.last_at
         if current.channel_id:
             planned.append(_plan("alert_resolved", current, current.channel_id, now))
-    if planned:
-        await store.session.flush()
-        await store.outbox.plan(planned, now)
-        batch.rows = await store.outbox.claim_planned([p.dedupe_key for p in planned], now, LEASE)
-        if batch.rows:
-            batch.composer = composer
-            await composer.load(store, batch.rows)
+    await _claim(store, planned, now, composer, batch)
+    return batch
+
+
+async def _claim(
+    store: TeamStore,
+    planned: list[Planned],
+    now: datetime,
+    composer: AlertComposer,
+    batch: AlertBatch,
+) -> None:
+    """Plan these messages and claim them for this process, loaded for posting."""
+    if not planned:
+        return
+    await store.session.flush()
+    await store.outbox.plan(planned, now)
+    batch.rows = await store.outbox.claim_planned([p.dedupe_key for p in planned], now, LEASE)
+    if batch.rows:
+        batch.composer = composer
+        await composer.load(store, batch.rows)
+
+
+async def reevaluate(
+    store: TeamStore, kpi: Kpi, detector: Detector, now: datetime, composer: AlertComposer
+) -> AlertBatch:
+    """After a KPI's rules changed, its open alert follows the new rules at once: it
+    resolves if they say the episode is over, else its card shows the range in force."""
+    batch = AlertBatch()
+    current = await store.alerts.open_of_kind(kpi.id, "range")
+    if current is None:
+        return batch
+    if detector.alert_open:
+        in_force = detector.normal_range()
+        if in_force is not None:
+            current.low, current.high = in_force
+        batch.updated.append(current.id)
+        return batch
+    current.resolved_at = now
+    planned = (
+        [_plan("alert_resolved", current, current.channel_id, now)] if current.channel_id else []
+    )
+    await _claim(store, planned, now, composer, batch)
     return batch
 
 
@@ -360,18 +394,8 @@ class AlertComposer:
             if row.kind == "alert" and alert.kind == "range":
                 if zones is None:
                     zones = await store.workspace.zones()
-                loaded.chart = KpiChart(
-                    title=f"{kpi.name} ({kpi.key})",
-                    unit=kpi.unit,
-                    zone=zone_named(zones.get(kpi.owner_id or ""), self._fallback_zone),
-                    points=[
-                        ChartPoint(p.at, p.value, p.low, p.high)
-                        for p in await store.kpis.recent_points(kpi.id, CHART_POINTS)
-                    ],
-                    expected_interval=timedelta(seconds=kpi.expected_interval_seconds)
-                    if kpi.expected_interval_seconds
-                    else None,
-                    episode_from=alert.opened_at,
+                loaded.chart = await chart_for(
+                    store, kpi, self._fallback_zone, alert.opened_at, zones
                 )
             self._loaded[row.id] = loaded
 
@@ -419,20 +443,8 @@ class AlertComposer:
 
 
 async def _with_chart(client: AsyncWebClient, view: AlertView, chart: KpiChart) -> AlertView:
-    """Upload the chart (not shared anywhere yet) so the post can show it as an image."""
-    from bot.blocks.charts import kpi_chart  # matplotlib loads slowly: only when charting
-
-    try:
-        uploaded = await client.files_upload_v2(
-            content=kpi_chart(chart),
-            filename=f"{view.kpi_key}.png",
-            title=f"{view.kpi_name}: recent history",
-        )
-    except SlackApiError as exc:  # the alert itself matters more than its chart
-        log.warning("chart upload failed", extra={"error": exc.response.get("error")})
-        return view
-    file_id = str((uploaded.get("file") or {}).get("id") or "") or None
-    return replace(view, chart_file_id=file_id)
+    """The view with its chart uploaded, so the post can show it as an image block."""
+    return replace(view, chart_file_id=await upload_chart(client, chart))
 
 
 async def _edit(
@@ -473,9 +485,9 @@ class AlertService:
         self._last_edit: dict[int, float] = {}
         self._edit_pending: set[int] = set()
 
-    def after_ingest(self, team_id: str, batch: AlertBatch, now: datetime) -> None:
-        """The one rule after any ingestion (API, command, CSV, YAML): post what it
-        planned and edit what it changed, in the background, for its own team only."""
+    def deliver_soon(self, team_id: str, batch: AlertBatch, now: datetime) -> None:
+        """The one rule after any ingestion (API, command, CSV, YAML) or rule change: post
+        what it planned and edit what it changed, in the background, for its own team."""
         if batch.empty:
             return
         self._background.spawn(self._deliver(team_id, batch, now), "alert delivery")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bot.kpis.detection.detector import Detector, DetectorConfig
-from storage.models import Kpi
+from bot.kpis.detection import Detector, DetectorConfig
+
+if TYPE_CHECKING:  # the CLI's backtest reads DEFAULTS without loading the ORM
+    from storage.models import Kpi
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.blocks.charts import KpiChart
 from bot.core.actor import Actor
 from bot.core.errors import Forbidden, NotFound, UserError
 from bot.core.numbers import describe_range
 from bot.core.outcome import Done, Emoji, Strong
 from bot.core.times import iso
 from bot.kpis import commands as cmd
-from bot.kpis.alerting import AlertService
-from bot.kpis.detection.detector import Detector
+from bot.kpis.alerting import AlertBatch, AlertService, reevaluate
+from bot.kpis.charting import chart_for
+from bot.kpis.detection import Detector, DetectorConfig, backtest
 from bot.kpis.ingest import IngestResult, ingest
 from bot.kpis.rules import DEFAULTS, detector_of, rules_of
 from bot.slack.directory import Directory
@@ -29,14 +32,18 @@ from storage.repositories import TeamStore
 from storage.repositories.kpis import Point
 
 REPLAY_LIMIT = 5_000  # measurements replayed to rebuild a detector after a rule change
+REPLAY_HISTORY = 50_000  # measurements a backtest of a stored KPI replays at most
 RULE_FIELDS = ("min_value", "max_value", "consecutive", "min_history")
 
 
 class KpiService:
-    def __init__(self, db: Database, directory: Directory, alerts: AlertService) -> None:
+    def __init__(
+        self, db: Database, directory: Directory, alerts: AlertService, fallback_zone: ZoneInfo
+    ) -> None:
         self._db = db
         self._directory = directory
         self._alerts = alerts
+        self._fallback_zone = fallback_zone
 
     async def _may_change(self, actor: Actor, kpi: Kpi, now: datetime) -> None:
         if kpi.owner_id == actor.user_id:
@@ -113,7 +120,12 @@ class KpiService:
                 raise UserError(
                     f"`min` ({low:g}) would be above `max` ({high:g})", cmd.USAGE["edit"]
                 )
+            before = rules_of(kpi)
             await change_kpi(store, kpi, changes, now)
+            batch = AlertBatch()
+            if rules_of(kpi) != before:
+                batch = await reevaluate(store, kpi, detector_of(kpi), now, self._alerts.composer())
+        self._alerts.deliver_soon(actor.team_id, batch, now)
         return Done(Emoji("pencil2"), " Updated KPI ", Strong(kpi.key), f". {describe_rules(kpi)}")
 
     async def delete(self, actor: Actor, key: str, now: datetime) -> Done:
@@ -152,6 +164,26 @@ class KpiService:
             for kpi in kpis
         ]
 
+    async def chart(self, team_id: str, key: str) -> KpiChart:
+        """The KPI's recent values with the range each was judged by (`/kpi show`)."""
+        async with self._db.team(team_id) as store:
+            return await chart_for(store, await kpi_keyed(store, key), self._fallback_zone)
+
+    async def replay(
+        self, team_id: str, key: str, days: int, now: datetime
+    ) -> tuple[list[tuple[datetime, float]], datetime, DetectorConfig]:
+        """A stored KPI's history (up to REPLAY_HISTORY values, older ones train the model),
+        the start of the last `days`, and its current rules: for backtests."""
+        async with self._db.team(team_id) as store:
+            kpi = await kpi_keyed(store, key)
+            history = await store.kpis.recent(kpi.id, REPLAY_HISTORY)
+        return history, now - timedelta(days=days), rules_of(kpi).detector_config()
+
+    async def alerts_in(self, team_id: str, key: str, days: int, now: datetime) -> int:
+        """How many alerts the KPI's current rules would have opened in the last `days`."""
+        history, since, config = await self.replay(team_id, key, days, now)
+        return sum(alert for at, _, _, alert in backtest(history, config) if at >= since)
+
     # Ingestion -----------------------------------------------------------------
 
     async def ingest(
@@ -161,7 +193,7 @@ class KpiService:
         messages follow in the background (the caller's reply never waits for them)."""
         async with self._db.team(team_id) as store:
             result = await ingest(store, key, points, source, now, self._alerts.composer())
-        self._alerts.after_ingest(team_id, result.alerts, now)
+        self._alerts.deliver_soon(team_id, result.alerts, now)
         return result
 
 

@@ -10,6 +10,7 @@ from bot.blocks.common import render_done
 from bot.blocks.kpis import render_kpi_list, render_kpi_recorded, render_kpi_show
 from bot.core.actor import Actor
 from bot.kpis import commands as cmd
+from bot.kpis.charting import upload_chart
 from handlers.commands.slash import register_slash_command
 from handlers.deps import Deps
 from storage.repositories.kpis import Point
@@ -38,7 +39,12 @@ async def execute(
             return {"response_type": "ephemeral", **message.as_kwargs()}
         case cmd.KpiShow():
             summary = await kpis.summary(actor.team_id, command.key, recent=48)
-            return {"response_type": "ephemeral", **render_kpi_show(summary).as_kwargs()}
+            would_alert = await kpis.alerts_in(actor.team_id, command.key, 30, now)
+            chart = await kpis.chart(actor.team_id, command.key)
+            client = await deps.clients.for_team(actor.team_id)
+            file_id = await upload_chart(client, chart) if chart.points else None
+            message = render_kpi_show(summary, would_alert, file_id)
+            return {"response_type": "ephemeral", **message.as_kwargs()}
         case cmd.KpiRecord():
             at = command.at or now
             await kpis.ingest(

@@ -197,3 +197,44 @@ def test_kpi_backtest_prints_only_csv(tmp_path: Path) -> None:
     assert_clean_failure(broken, "garbage.csv", "line 2", "yesterday")
     assert absent.stdout == broken.stdout == ""
     assert not (tmp_path / "unused.db").exists()  # backtesting needs no database
+
+
+def test_kpi_backtest_of_a_stored_kpi_replays_it_with_its_current_rules(
+    tmp_path: Path, sqlite_path: Path
+) -> None:
+    url = f"sqlite:///{sqlite_path}"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return okrbot(*args, database_url=url, cwd=tmp_path)
+
+    spec = tmp_path / "kpis.yml"
+    spec.write_text(KPI_YAML, encoding="utf-8")
+    assert_ok(run("import", str(spec), "--team", "T1"))
+    history = tmp_path / "history.csv"
+    history.write_text(history_csv(400, spike_at=300), encoding="utf-8")
+    assert_ok(run("kpi", "import", str(history), "signup_rate"))
+
+    # A stored KPI, replayed over all its history, says what the file itself says.
+    days = (datetime.now(UTC) - T0).days + 2
+    stored = run("kpi", "backtest", "--kpi", "signup_rate", "--days", str(days))
+    from_file = run("kpi", "backtest", str(history))
+    assert_ok(stored)
+    assert stored.stdout == from_file.stdout
+    assert stored.stdout.count(",1\n") >= 1  # the spike
+    assert f"in the last {days} days" in stored.stderr and "alert(s) would open" in stored.stderr
+
+    # Only the last few days are reported (older values still train the model).
+    recent = run("kpi", "backtest", "--kpi", "signup_rate", "--days", "1")
+    assert_ok(recent)
+    assert recent.stdout == "timestamp,value,score,alert\n"  # the history is years old
+    both, neither, unknown = many(
+        [
+            (["kpi", "backtest", str(history), "--kpi", "signup_rate"], clean_env(url)),
+            (["kpi", "backtest"], clean_env(url)),
+            (["kpi", "backtest", "--kpi", "nope_rate"], clean_env(url)),
+        ],
+        tmp_path,
+    )
+    for failed in (both, neither):
+        assert_clean_failure(failed, "FILE.csv or --kpi KEY")
+    assert_clean_failure(unknown, "nope_rate")

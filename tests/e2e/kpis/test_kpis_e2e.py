@@ -414,3 +414,41 @@ async def test_an_alert_pings_its_owner_and_names_the_key_results_it_affects(bot
     body = json.dumps(post["blocks"], ensure_ascii=False)
     assert "Owner <@U2> · affects KR-1 of O-1" in body
     assert post["text"] == "Daily signups is below its normal range (signups)"
+
+
+async def test_kpi_show_has_the_chart_and_what_its_rules_would_have_raised(bot: Bot) -> None:
+    await bot.command('add latency "p95 latency" unit ms max 300 channel #growth', command="/kpi")
+    bot.clock.now = T0 + timedelta(days=2)
+    for minutes, value in ((0, 200), (10, 250), (20, 480), (30, 210), (40, 220)):
+        at = (T0 + timedelta(days=1, minutes=minutes)).isoformat()
+        await bot.command(f"record latency {value} at {at}", command="/kpi")
+    await bot.services.drain()
+    shown = await bot.command("show latency", command="/kpi")
+    blocks = shown.visible["blocks"]
+    [image] = [b for b in blocks if b["type"] == "image"]
+    assert bot.slack.file_content(image["slack_file"]["id"]).startswith(b"\x89PNG")
+    notes = blocks[-1]["elements"][0]["text"]
+    assert "its current rules would have raised 1 alert in the last 30 days" in notes
+
+
+async def test_kpi_edit_reevaluates_the_open_alert_at_once(bot: Bot) -> None:
+    await bot.command('add queue "Queue depth" max 100 channel #growth', command="/kpi")
+    bot.clock.now = T0
+    await bot.command("record queue 150", command="/kpi")
+    await bot.services.drain()
+    [post] = posts(bot)
+    # A wider bound that still excludes 150: the card shows the range in force.
+    await bot.command("edit queue max 120", command="/kpi")
+    await bot.services.drain()
+    card = json.dumps(bot.slack.messages("C2")[0]["blocks"], ensure_ascii=False)
+    assert "at most 120" in card and "at most 100" not in card
+    [alert] = await alerts(bot)
+    assert alert.resolved_at is None and alert.high == 120
+    # Bounds that include 150: the episode is over now, not at the next value.
+    await bot.command("edit queue max 200", command="/kpi")
+    await bot.services.drain()
+    [alert] = await alerts(bot)
+    assert alert.resolved_at is not None
+    [reply] = [r for r in replies(bot) if "Resolved" in r["text"]]
+    assert reply["thread_ts"] == post["ts"]
+    assert "back in its normal range" in json.dumps(bot.slack.messages("C2")[0]["blocks"])
