@@ -48,6 +48,18 @@ plus 10% of the stream / anomalies in it (NAB's window size). All points are
 scored (no probationary period): anomalies are placed after the first quarter
 of each stream, so alerts before that are false alarms. Run:
 `.venv/bin/python bench/detection.py`.
+
+With `--corpus DIR` it scores a labelled corpus laid out like NAB's instead
+(`DIR/data/<category>/<name>.csv`, `DIR/labels.json`; e.g. `../shared/kpi-corpus`):
+per file and in total the alerts, windows hit, false-alarm rows and the three NAB
+scores (bench/nab.py, written from the corpus README), with plain 0/1 alerts from
+`backtest` — the same code and rules as `okrbot kpi backtest FILE`; the false alarms
+per KPI-week of the streams resampled to hourly means, outside the labelled windows;
+and points per second in process. `--results OUT` writes each file's
+`timestamp,value,score,alert` output as `OUT/<category>/<name>.csv`, so the corpus's
+own checker can rescore them (`python score.py --results OUT`); `--river` scores a
+library alternative (river's GaussianScorer + QuantileFilter, same episode rule) the
+same way, when river is installed (`pip install river`).
 """
 
 from __future__ import annotations
@@ -464,7 +476,146 @@ def adoption_check(config: DetectorConfig, streams: int = 200, n: int = 200) -> 
     )
 
 
+def corpus_main(folder: Path, results: Path | None, river: bool) -> None:
+    """Score the detector (and optionally a river baseline) on a labelled corpus."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from nab import PROFILES, FileScore, load_corpus, normalised, score
+
+    streams = load_corpus(folder)
+    config = DetectorConfig()
+    detectors: list[tuple[str, Callable[[list[datetime], list[float]], list[int]]]] = [
+        ("okrbot", lambda times, values: _alerts(times, values, config))
+    ]
+    if river:
+        detectors.append(("river GaussianScorer+QuantileFilter(0.9999)", _river_alerts))
+    for label, detect in detectors:
+        print(f"\n== {label} on {folder} ({len(streams)} streams) ==")
+        print(f"{'file':<58} {'rows':>6} {'alerts':>6} {'hit':>5} {'FP rows':>7} {'raw std':>8}")
+        totals = {profile: 0.0 for profile in PROFILES}
+        windows = alerts = hits = fps = tps = points = 0
+        elapsed = 0.0
+        for stream in streams:
+            t0 = time.perf_counter()
+            opened = detect(stream.times, stream.values)
+            elapsed += time.perf_counter() - t0
+            result: FileScore = score(stream, opened)
+            for profile in PROFILES:
+                totals[profile] += result.raw[profile]
+            windows += len(stream.windows)
+            alerts += result.alerts
+            hits += result.hit
+            fps += result.fp_rows
+            tps += result.tp_rows
+            points += len(stream.values)
+            print(
+                f"{stream.name:<58} {len(stream.values):>6} {result.alerts:>6} "
+                f"{result.hit:>2}/{len(stream.windows):<2} {result.fp_rows:>7} "
+                f"{result.raw['standard']:>8.3f}"
+            )
+            if results is not None and label == "okrbot":
+                _write_output(results / stream.name, stream, opened)
+        scores = " ".join(
+            f"{profile}={normalised(totals[profile], windows, profile):.2f}" for profile in PROFILES
+        )
+        print(
+            f"total: {points:,} rows, {alerts} alerts, {hits}/{windows} windows hit, "
+            f"{fps} false-alarm rows, {tps} rows inside windows; "
+            f"{points / elapsed:,.0f} points/s in process"
+        )
+        print(f"NAB {scores}")
+        print(_weekly_false_alarms(streams, detect, config.min_history))
+
+
+def _write_output(path: Path, stream: object, opened: list[int]) -> None:
+    """The checker's format: timestamp,value,score,alert, one row per input row."""
+    times: list[datetime] = stream.times  # type: ignore[attr-defined]
+    values: list[float] = stream.values  # type: ignore[attr-defined]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = set(opened)
+    lines = ["timestamp,value,score,alert"]
+    lines += [
+        f"{at.isoformat(sep=' ')},{value!r},0,{1 if i in flags else 0}"
+        for i, (at, value) in enumerate(zip(times, values, strict=True))
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _weekly_false_alarms(
+    streams: list[object],
+    detect: Callable[[list[datetime], list[float]], list[int]],
+    warm_up: int,
+) -> str:
+    """Alerts per KPI-week when each stream is resampled to hourly means, counted in hours
+    that overlap no labelled window (after the first `warm_up` hours, and after the
+    first week too)."""
+    alerts = hours = late_alerts = late_hours = 0
+    for stream in streams:
+        buckets: dict[datetime, list[float]] = {}
+        for at, value in zip(stream.times, stream.values, strict=True):  # type: ignore[attr-defined]
+            buckets.setdefault(at.replace(minute=0, second=0, microsecond=0), []).append(value)
+        times = sorted(buckets)
+        values = [sum(buckets[t]) / len(buckets[t]) for t in times]
+        spans = [
+            (stream.times[left], stream.times[right])  # type: ignore[attr-defined]
+            for left, right in stream.windows  # type: ignore[attr-defined]
+        ]
+        opened = set(detect(times, values))
+        for i, at in enumerate(times):
+            if i < warm_up or any(start - timedelta(hours=1) < at <= end for start, end in spans):
+                continue
+            hours += 1
+            alerts += i in opened
+            if at - times[0] >= timedelta(weeks=1):
+                late_hours += 1
+                late_alerts += i in opened
+    return (
+        f"hourly means, outside windows: {alerts} alerts in {hours:,} hours = "
+        f"{168 * alerts / hours:.2f} per KPI-week "
+        f"({168 * late_alerts / late_hours:.2f} after each stream's first week)"
+    )
+
+
+def _river_alerts(times: list[datetime], values: list[float]) -> list[int]:
+    """river's GaussianScorer (2,000-value window) behind a 0.9999 QuantileFilter, with
+    the same episode rule as okrbot: open once, close after 3 calm values, cool down 100."""
+    from river import anomaly
+
+    filtered = anomaly.QuantileFilter(
+        anomaly.GaussianScorer(window_size=2000, grace_period=100), q=0.9999
+    )
+    opened: list[int] = []
+    is_open, calm, cool = False, 0, 0
+    for i, value in enumerate(values):
+        score_now = filtered.score_one(None, value) if i else 0.0
+        abnormal = i >= 30 and filtered.classify(score_now)
+        filtered.learn_one(None, value)
+        if is_open:
+            calm = 0 if abnormal else calm + 1
+            if calm >= 3:
+                is_open, cool = False, 100
+        elif cool:
+            cool -= 1
+        elif abnormal:
+            is_open, calm = True, 0
+            opened.append(i)
+    return opened
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, help="a labelled corpus folder (data/, labels.json)")
+    parser.add_argument("--results", type=Path, help="with --corpus: write outputs for score.py")
+    parser.add_argument("--river", action="store_true", help="with --corpus: also score river")
+    args = parser.parse_args()
+    if args.corpus is not None:
+        corpus_main(args.corpus, args.results, args.river)
+        return
+    synthetic_main()
+
+
+def synthetic_main() -> None:
     started = time.perf_counter()
     streams = corpus()
     built = time.perf_counter() - started
