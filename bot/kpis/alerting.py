@@ -98,20 +98,28 @@ def decide(
     no_data_open: bool,
     points: Sequence[Point],
     evaluations: Sequence[Evaluation],
+    live_from: int = 0,
 ) -> Decision:
     """Turn the detector's verdicts on new points into at most one open alert per KPI.
 
     Any new value ends a "no data" alert. Without an open alert, one opens when the
     detector says an alert is open after the batch (at the batch's last opening, its
-    worst value the most abnormal since); with one, it is updated while the detector
-    keeps it open, or resolved when the detector closed it.
+    worst value the most abnormal since) — but only if a *live* value is abnormal:
+    points before `live_from` are history loaded in bulk, which trains the model but
+    is not news. With an open alert, it is updated while the detector keeps it open,
+    or resolved when the detector closed it.
     """
     final = evaluations[-1]
     last = points[-1]
     if open_range is None:
-        if not final.alert_open:
+        live = evaluations[live_from:]
+        if not final.alert_open or not any(e.abnormal for e in live):
             return Decision(resolve_no_data=no_data_open)
         opened = max(i for i, e in enumerate(evaluations) if e.opened or i == 0)
+        if opened < live_from:  # an episode that began in the history: news from now on
+            opened = next(
+                i for i in range(live_from, len(live) + live_from) if evaluations[i].abnormal
+            )
         episode = list(zip(points[opened:], evaluations[opened:], strict=True))
         worst = max(episode, key=lambda pair: pair[1].score)[0]
         return Decision(
@@ -186,6 +194,7 @@ async def apply_evaluations(
     evaluations: list[Evaluation],
     now: datetime,
     composer: AlertComposer,
+    live_from: int = 0,
 ) -> AlertBatch:
     """Apply `decide` to the KPI's alerts in the caller's transaction; the messages it
     plans are claimed here and loaded, so they can be posted as soon as it commits."""
@@ -197,6 +206,7 @@ async def apply_evaluations(
         no_data is not None,
         points,
         evaluations,
+        live_from,
     )
     planned: list[Planned] = []
     batch = AlertBatch()

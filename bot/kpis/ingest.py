@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.core.errors import NotFound, UserError
 from bot.kpis.alerting import AlertBatch, AlertComposer, apply_evaluations
@@ -23,6 +23,19 @@ from storage.repositories import TeamStore
 from storage.repositories.kpis import Point
 
 MAX_BATCH = 10_000
+LIVE_TAIL = 3  # the newest values of any batch count as live, however old they are
+
+
+def live_from(points: list[Point], now: datetime, every_seconds: int | None) -> int:
+    """Where the live values of a batch begin: its last LIVE_TAIL, and any value within
+    the KPI's expected interval of `now`. Older ones are history: they train the model,
+    but an alert is not news about them."""
+    start = max(0, len(points) - LIVE_TAIL)
+    if every_seconds:
+        recent = now - timedelta(seconds=every_seconds)
+        while start > 0 and points[start - 1].at >= recent:
+            start -= 1
+    return start
 
 
 @dataclass
@@ -69,7 +82,8 @@ async def ingest(
     await store.kpis.store(kpi.id, unique, judged, source)
     kpi.detector_state = json.dumps(detector.state())
     kpi.last_measurement_at = fresh[-1].at
-    result.alerts = await apply_evaluations(store, kpi, judged, evaluations, now, composer)
+    live = live_from(judged, now, kpi.expected_interval_seconds)
+    result.alerts = await apply_evaluations(store, kpi, judged, evaluations, now, composer, live)
     await _follow(store, kpi, fresh[-1])
     return result
 

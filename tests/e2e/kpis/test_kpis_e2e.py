@@ -331,6 +331,27 @@ async def test_bulk_normal_history_raises_nothing_then_a_spike_alerts(bot: Bot) 
     assert len(posts(bot)) == 1
 
 
+async def test_an_incident_inside_backfilled_history_is_not_news(bot: Bot) -> None:
+    await bot.command('add signups "Daily signups" every 1h channel #growth', command="/kpi")
+    token = await token_for(bot)
+    bot.clock.now = T0
+    history = [
+        {
+            "value": 100 + 10 * math.sin(i / 3) + (i % 5) + (900 if 150 <= i < 153 else 0),
+            "at": (T0 - timedelta(hours=200 - i)).isoformat(),
+        }
+        for i in range(200)
+    ]
+    body = {"measurements": history}
+    assert (await api(bot, "POST", "/kpis/signups/measurements", token, body))[0] == 201
+    await bot.services.drain()
+    assert await alerts(bot) == [] and posts(bot) == []
+    live = {"value": 900, "at": T0.isoformat()}
+    assert (await api(bot, "POST", "/kpis/signups/measurements", token, live))[0] == 201
+    await bot.services.drain()
+    assert len(await alerts(bot)) == 1 and len(posts(bot)) == 1
+
+
 async def test_key_result_follows_a_kpi(bot: Bot) -> None:
     await bot.command('add signup_rate "Signup conversion" unit % min 0 max 100', command="/kpi")
     await bot.command('objective add "Grow"')

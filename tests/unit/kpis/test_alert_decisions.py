@@ -71,6 +71,34 @@ def test_an_episode_the_detector_carried_in_opens_from_the_batch_start() -> None
     assert decision.open is not None and decision.open.opened_at == batch[0].at
 
 
+def test_history_loaded_in_bulk_is_not_news() -> None:
+    # An episode early in a backfilled batch, over by its live tail: nothing opens.
+    batch = points(3.0, 9.0, 9.5, 3.1, 3.0, 3.2)
+    verdicts = [
+        verdict(),
+        verdict(0.9, abnormal=True, opened=True, alert_open=True),
+        verdict(0.9, abnormal=True, alert_open=True),
+        verdict(alert_open=True),
+        verdict(alert_open=True),
+        verdict(alert_open=True),  # the detector has not confirmed the recovery yet
+    ]
+    assert decide(None, False, batch, verdicts, live_from=3).open is None
+    # The same episode still going in the live values: it opens now, at the first live one.
+    verdicts[4] = verdict(0.9, abnormal=True, alert_open=True)
+    decision = decide(None, False, batch, verdicts, live_from=3)
+    assert decision.open is not None and decision.open.opened_at == batch[4].at
+
+
+def test_live_values_are_the_tail_of_a_batch_and_those_within_the_interval() -> None:
+    from bot.kpis.ingest import live_from
+
+    now = T0 + timedelta(minutes=100)
+    batch = points(*range(100))  # one a minute up to now
+    assert live_from(batch, now, None) == 97
+    assert live_from(batch, now, 600) == 90  # the last ten minutes
+    assert live_from(batch[:2], now, None) == 0
+
+
 def test_an_open_alert_is_updated_while_the_detector_keeps_it_open() -> None:
     current = OpenRange(low=2.0, high=5.0, worst_value=9.0)
     batch = points(8.0)
@@ -125,4 +153,5 @@ def test_at_most_one_of_open_update_resolve(
         assert (decision.update is not None) == verdicts[-1].alert_open
     else:
         assert decision.update is None and decision.resolve is None
-        assert (decision.open is not None) == verdicts[-1].alert_open
+        news = verdicts[-1].alert_open and any(v.abnormal for v in verdicts)
+        assert (decision.open is not None) == news
