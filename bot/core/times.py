@@ -15,15 +15,24 @@ def parse_instant(text: str) -> datetime:
     The result is in UTC. Raises ValueError (with a readable message) for anything
     else, including instants that fall outside the representable years.
     """
-    cleaned = text.strip()
-    if " " in cleaned:
-        cleaned = cleaned.replace(" ", "T", 1)
-    if cleaned.endswith(("Z", "z")):
-        cleaned = cleaned[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(cleaned)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
+        parsed = datetime.fromisoformat(text)  # the common case, and the fast one
+    except ValueError:
+        cleaned = text.strip()
+        if cleaned.endswith("z"):
+            cleaned = cleaned[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(cleaned)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a time like 2026-11-25T10:00:00Z") from None
+    offset = parsed.utcoffset()
+    if offset is None:
+        return parsed.replace(tzinfo=UTC)
+    if not offset:
+        return parsed if parsed.tzinfo is UTC else parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
         raise ValueError(f"{text!r} is not a time like 2026-11-25T10:00:00Z") from None
 
 
