@@ -1,0 +1,21 @@
+"""The minute tick as a whole: each workspace worked on alone, and Slack trouble in one
+step (the time-zone refresh) not stopping the others."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.runtime.jobs import tick
+from tests.support.harness import Bot
+
+MONDAY_9_NEW_YORK = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+
+
+async def test_a_failing_zone_refresh_still_sends_the_prompts(bot: Bot) -> None:
+    await bot.command('objective add "Grow"')
+    await bot.command('kr add O-1 "Churn" from 5 to 3 unit % owner @ben')
+    bot.slack.inject("users.list", status=500, count=50)  # outlasts the client's retries
+    report = await tick(bot.services, MONDAY_9_NEW_YORK)
+    assert report.failed_teams == []
+    assert report.done.get("messages sent") == 1  # Ben, in the fallback zone's Monday 9:00
+    assert [c.method for c in bot.slack.calls_to("users.list")]  # it was tried
