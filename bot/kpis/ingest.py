@@ -17,12 +17,14 @@ from datetime import datetime, timedelta
 
 from bot.core.errors import NotFound, UserError
 from bot.kpis.alerting import AlertBatch, AlertComposer, apply_evaluations
-from bot.kpis.rules import detector_of
+from bot.kpis.detection import Detector
+from bot.kpis.rules import detector_of, rules_of
 from storage.models import CheckIn, Kpi
 from storage.repositories import TeamStore
 from storage.repositories.kpis import Point
 
 MAX_BATCH = 10_000
+REPLAY_LIMIT = 5_000  # measurements replayed to rebuild a detector
 LIVE_TAIL = 3  # the newest values of any batch count as live, however old they are
 
 
@@ -76,16 +78,27 @@ async def ingest(
     if not fresh:
         await store.kpis.store(kpi.id, unique, fresh, source)
         return result
-    detector = detector_of(kpi)
-    evaluations = [detector.update(p.at, p.value) for p in fresh]
+    try:
+        detector = detector_of(kpi)
+    except ValueError:  # saved by an earlier detector (or damaged): rebuild it from history
+        detector = await replayed_detector(store, kpi)
+    live = live_from(fresh, now, kpi.expected_interval_seconds)
+    evaluations = [detector.update(p.at, p.value, i < live) for i, p in enumerate(fresh)]
     judged = [Point(p.at, p.value, e.low, e.high) for p, e in zip(fresh, evaluations, strict=True)]
     await store.kpis.store(kpi.id, unique, judged, source)
     kpi.detector_state = json.dumps(detector.state())
     kpi.last_measurement_at = fresh[-1].at
-    live = live_from(judged, now, kpi.expected_interval_seconds)
     result.alerts = await apply_evaluations(store, kpi, judged, evaluations, now, composer, live)
     await _follow(store, kpi, fresh[-1])
     return result
+
+
+async def replayed_detector(store: TeamStore, kpi: Kpi) -> Detector:
+    """The KPI's detector under its current rules, rebuilt from its recent history."""
+    detector = Detector(rules_of(kpi).detector_config())
+    for at, value in await store.kpis.recent(kpi.id, REPLAY_LIMIT):
+        detector.update(at, value)
+    return detector
 
 
 async def _follow(store: TeamStore, kpi: Kpi, latest: Point) -> None:

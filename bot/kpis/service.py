@@ -22,8 +22,8 @@ from bot.core.times import iso
 from bot.kpis import commands as cmd
 from bot.kpis.alerting import AlertBatch, AlertService, reevaluate
 from bot.kpis.charting import chart_for
-from bot.kpis.detection import Detector, DetectorConfig, backtest
-from bot.kpis.ingest import IngestResult, ingest
+from bot.kpis.detection import DetectorConfig, backtest
+from bot.kpis.ingest import IngestResult, ingest, replayed_detector
 from bot.kpis.rules import DEFAULTS, detector_of, rules_of
 from bot.slack.directory import Directory
 from storage.db import Database
@@ -31,7 +31,6 @@ from storage.models import Alert, Kpi
 from storage.repositories import TeamStore
 from storage.repositories.kpis import Point
 
-REPLAY_LIMIT = 5_000  # measurements replayed to rebuild a detector after a rule change
 REPLAY_HISTORY = 50_000  # measurements a backtest of a stored KPI replays at most
 RULE_FIELDS = ("min_value", "max_value", "consecutive", "min_history")
 
@@ -226,10 +225,7 @@ async def change_kpi(store: TeamStore, kpi: Kpi, changes: dict[str, Any], now: d
         return False
     kpi.updated_at = now
     if rules_of(kpi) != before:
-        detector = Detector(rules_of(kpi).detector_config())
-        for at, value in await store.kpis.recent(kpi.id, REPLAY_LIMIT):
-            detector.update(at, value)
-        kpi.detector_state = json.dumps(detector.state())
+        kpi.detector_state = json.dumps((await replayed_detector(store, kpi)).state())
     return True
 
 
@@ -243,7 +239,10 @@ def kpi_summary(
     static = kpi.min_value is not None or kpi.max_value is not None
     expected = None
     if not static and kpi.detector_state:
-        expected = detector_of(kpi).normal_range()
+        try:
+            expected = detector_of(kpi).normal_range()
+        except ValueError:  # an earlier detector's state: rebuilt at the next value
+            expected = None
     learning = not static and (count is None or count < kpi.min_history) and expected is None
     normal = {
         "source": "static" if static else "learned",
