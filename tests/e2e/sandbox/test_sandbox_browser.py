@@ -107,3 +107,113 @@ async def test_a_person_checks_in_and_acknowledges_an_alert_in_the_browser(
             raise
         finally:
             await browser.close()
+
+
+RENDERED = [
+    {"type": "header", "text": {"type": "plain_text", "text": "Renderer check"}},
+    {
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": "*bold* _italic_ ~struck~ `code` <@U0ANA> <#C0GROWTH> "
+            "<!date^1796544000^{date_short} at {time}|a fallback> <https://example.com|a link>",
+        },
+        "fields": [
+            {"type": "mrkdwn", "text": "*Value*\n3.4%"},
+            {"type": "mrkdwn", "text": "*Range*\n2–5%"},
+        ],
+        "accessory": {
+            "type": "overflow",
+            "action_id": "more",
+            "options": [
+                {"text": {"type": "plain_text", "text": "Edit"}, "value": "edit"},
+                {"text": {"type": "plain_text", "text": "Delete"}, "value": "delete"},
+            ],
+        },
+    },
+    {"type": "context", "elements": [{"type": "mrkdwn", "text": "a context line"}]},
+    {"type": "divider"},
+    {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "style": "primary",
+                "action_id": "go",
+                "text": {"type": "plain_text", "text": "Go"},
+                "value": "1",
+            },
+            {
+                "type": "button",
+                "style": "danger",
+                "action_id": "stop",
+                "text": {"type": "plain_text", "text": "Stop"},
+                "value": "2",
+            },
+            {
+                "type": "static_select",
+                "action_id": "pick",
+                "placeholder": {"type": "plain_text", "text": "Pick one"},
+                "options": [
+                    {"text": {"type": "plain_text", "text": "First"}, "value": "1"},
+                    {"text": {"type": "plain_text", "text": "Second"}, "value": "2"},
+                ],
+            },
+        ],
+    },
+]
+
+
+async def test_the_page_renders_block_kit_as_slack_does(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    _require_chromium()
+    from playwright.async_api import async_playwright, expect
+
+    expect.set_options(timeout=20_000)
+    client = await sandbox.sandbox.services.clients.for_team(sandbox.sandbox.team_id)
+    posted = await client.chat_postMessage(
+        channel="C0GENERAL", text="Renderer check", blocks=RENDERED
+    )
+    await client.chat_postMessage(channel="C0GENERAL", text="a reply", thread_ts=posted["ts"])
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        page = await browser.new_page()
+        try:
+            await page.goto(sandbox.url)
+            await page.click("[data-conv=C0GENERAL]")
+            message = page.locator(".msg", has_text="Renderer check").first
+            await expect(message.locator(".bk-header")).to_have_text("Renderer check")
+            text = message.locator(".bk-section .bk-text").first
+            await expect(text.locator("b")).to_have_text("bold")
+            await expect(text.locator("i")).to_have_text("italic")
+            await expect(text.locator("s")).to_have_text("struck")
+            await expect(text.locator("code")).to_have_text("code")
+            await expect(text.locator(".mention").nth(0)).to_have_text("@ana")
+            await expect(text.locator(".mention").nth(1)).to_have_text("#growth")
+            date = text.locator(".date")
+            await expect(date).to_contain_text(" at ")  # ana's zone, not the fallback
+            await expect(date).not_to_contain_text("fallback")
+            await expect(text.locator("a")).to_have_attribute("href", "https://example.com")
+            await expect(message.locator(".bk-fields > div")).to_have_count(2)
+            await message.locator(".bk-overflow > button").click()
+            await expect(message.locator(".bk-overflow-menu button")).to_have_text(
+                ["Edit", "Delete"]
+            )
+            await expect(message.locator(".bk-context")).to_have_text("a context line")
+            await expect(message.locator("hr.bk-divider")).to_have_count(1)
+            await expect(message.locator(".bk-button.primary")).to_have_text("Go")
+            await expect(message.locator(".bk-button.danger")).to_have_text("Stop")
+            await expect(message.locator("select option")).to_have_count(3)
+            await expect(message.locator(".thread-count")).to_have_text("1 reply")
+            await expect(message.locator(".thread .msg")).to_contain_text("a reply")
+            await message.locator(".payload-toggle").first.click()
+            await expect(message.locator("pre.payload").first).to_contain_text('"overflow"')
+        except BaseException:
+            await page.screenshot(path=str(tmp_path / "renderer.png"), full_page=True)
+            print(f"screenshot in {tmp_path / 'renderer.png'}")
+            raise
+        finally:
+            await browser.close()
