@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,10 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(STAMP_RUN)
 
+# Without any Slack setting this starts the sandbox (`okrbot sandbox --demo`).
 run: $(STAMP_RUN)
 	$(BIN)/okrbot db upgrade
-	$(BIN)/okrbot run
+	$(BIN)/okrbot run --or-sandbox
 
 lint: $(STAMP_TEST)
 	$(BIN)/ruff check .
@@ -37,6 +38,10 @@ test-fast: $(STAMP_TEST)
 
 bench: $(STAMP_TEST)
 	$(BIN)/python bench/status.py
+
+# Debian's Chromium for the sandbox's browser test (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update && apt-get install -y chromium; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ from bot.checkins.cycle import CheckInCycle
 from bot.checkins.recording import CheckInService
 from bot.checkins.schedule import ScheduleService
 from bot.core.metrics import Metrics
+from bot.home.publisher import HomePublisher
 from bot.kpis.alerting import AlertService
 from bot.kpis.service import KpiService
 from bot.okrs.service import OkrService
@@ -33,6 +34,7 @@ class Deps(Protocol):
     kpis: KpiService
     alerts: AlertService
     workspaces: Workspaces
+    home: HomePublisher
 
     @property
     def clock(self) -> Callable[[], datetime]: ...

@@ -72,6 +72,10 @@ class Workspace(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # When the time-zone cache was last refreshed from users.list for the whole team.
     users_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Admins' choices from the App Home; None keeps the environment's default.
+    reminder_hours: Mapped[float | None] = mapped_column(Float)
+    digest_delay_hours: Mapped[float | None] = mapped_column(Float)
+    alert_repeat_hours: Mapped[float | None] = mapped_column(Float)
 
 
 class Objective(Base):

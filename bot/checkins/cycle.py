@@ -76,11 +76,16 @@ class CheckInCycle:
     async def plan(self, store: TeamStore, context: TeamContext, now: datetime) -> dict[str, int]:
         """Prompts, reminders and digests due at `now`, planned in the caller's transaction."""
         settings = self._settings
+        reminder, digest = settings.reminder_delay, settings.digest_delay
+        if context.reminder_hours is not None:
+            reminder = timedelta(hours=context.reminder_hours)
+        if context.digest_delay_hours is not None:
+            digest = timedelta(hours=context.digest_delay_hours)
         return {
             "prompts planned": await plan_prompts(store, context, now, settings.fallback_zone),
-            "reminders planned": await plan_reminders(store, now, settings.reminder_delay),
+            "reminders planned": await plan_reminders(store, now, reminder),
             "digests planned": await plan_digests(
-                store, context, now, settings.digest_delay, settings.fallback_zone
+                store, context, now, digest, settings.fallback_zone
             ),
         }
 

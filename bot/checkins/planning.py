@@ -31,6 +31,9 @@ class TeamContext:
     objective_channels: dict[int, str | None]  # active objectives → their channel
     users_synced_at: datetime | None
     owners_missing_from_cache: int
+    # Set by an admin in the App Home; None keeps the environment's defaults.
+    reminder_hours: float | None = None
+    digest_delay_hours: float | None = None
 
     def slot_of(self, objective_id: int) -> WeeklySlot:
         """The weekly slot the key results of an objective are asked at."""
@@ -56,6 +59,8 @@ async def load_context(store: TeamStore) -> TeamContext | None:
         objective_channels=await store.okrs.active_channels(),
         users_synced_at=workspace.users_synced_at,
         owners_missing_from_cache=await store.workspace.owners_missing_from_cache(),
+        reminder_hours=workspace.reminder_hours,
+        digest_delay_hours=workspace.digest_delay_hours,
     )
 
 

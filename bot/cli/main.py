@@ -18,10 +18,12 @@ from bot.cli.common import (
     with_services,
 )
 from bot.cli.kpi import kpi
+from bot.cli.sandbox import sandbox
 from bot.core.errors import UserError
 from bot.core.times import parse_instant
 
 if TYPE_CHECKING:
+    from bot.runtime.config import Settings
     from bot.runtime.services import Services
 
 
@@ -40,10 +42,16 @@ def main() -> None:
 
 
 main.add_command(kpi)
+main.add_command(sandbox)
 
 
 @main.command()
-def run() -> None:
+@click.option(
+    "--or-sandbox",
+    is_flag=True,
+    help="With no Slack setting at all, start `okrbot sandbox --demo` instead (make run).",
+)
+def run(or_sandbox: bool) -> None:
     """Serve Slack (HTTP, or Socket Mode when SLACK_APP_TOKEN is set) and run the scheduler."""
     from bot.runtime.logs import configure_logging
     from bot.runtime.server import serve
@@ -51,18 +59,37 @@ def run() -> None:
 
     settings = settings_or_exit()
     missing = settings.missing_for_serving()
+    if missing and or_sandbox and not _any_slack_setting(settings):
+        from bot.cli.sandbox import run_sandbox
+
+        click.echo("okrbot: no Slack settings, so here is the sandbox (Ctrl-C stops it):", err=True)
+        run_sandbox("127.0.0.1", settings.port, None, demo_data=True)
+        return
     if missing:
         lines = "\n".join(f"  - {item}" for item in missing)
         fail(
             "Slack is not configured, so there is nothing to serve yet. Set:\n"
             f"{lines}\n"
             "Create the app from app_manifest.yml at https://api.slack.com/apps "
-            "(see README: 'Creating the Slack app'), then run `make run` again.",
+            "(see README: 'Creating the Slack app'), then run `make run` again.\n"
+            "To try okrbot first without a Slack workspace: `okrbot sandbox --demo`.",
             2,
         )
     configure_logging()
     migrate(settings)
     run_async(lambda: serve(build_services(settings)))
+
+
+def _any_slack_setting(settings: Settings) -> bool:
+    return any(
+        (
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.slack_client_id,
+            settings.slack_client_secret,
+        )
+    )
 
 
 @main.group()

@@ -517,9 +517,13 @@ class AlertService:
 
     async def plan(self, store: TeamStore, now: datetime) -> dict[str, int]:
         """The tick's alert steps, in the caller's transaction."""
+        interval = self._repeat_interval
+        workspace = await store.workspace.get()  # loaded by the tick already: no query
+        if workspace is not None and workspace.alert_repeat_hours is not None:
+            interval = timedelta(hours=workspace.alert_repeat_hours)
         return {
             "no-data alerts opened": await check_no_data(store, now),
-            "alert reminders planned": await plan_repeats(store, now, self._repeat_interval),
+            "alert reminders planned": await plan_repeats(store, now, interval),
         }
 
     # Buttons -----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 # What okrbot uses of Slack; app_manifest.yml must match (a test checks it).
 SLASH_COMMANDS = ("/okr", "/kpi")
 BOT_EVENTS = ("app_home_opened", "app_uninstalled", "message.im", "tokens_revoked")
+# Shortcuts (callback_id → type); app_manifest.yml must list the same.
+SHORTCUTS = {"checkin_shortcut": "global", "checkin_note_shortcut": "message"}
 BOT_SCOPES = (
     "channels:read",  # conversations.info / conversations.list: resolve #channel mentions
     "chat:write",  # prompts, digests, alerts, confirmations
@@ -88,10 +90,13 @@ def _deduplicate_events(services: Services) -> Any:
 def _register_listeners(app: AsyncApp, services: Services) -> None:
     from handlers.actions import alerts as alert_actions
     from handlers.actions import checkin as checkin_actions
+    from handlers.actions import home as home_actions
+    from handlers.actions import shortcuts
     from handlers.commands import kpi, okr
     from handlers.events import app_home, lifecycle, messages
     from handlers.views import checkin as checkin_views
+    from handlers.views import home as home_views
 
     modules = (okr, kpi, app_home, lifecycle, messages, checkin_actions, checkin_views)
-    for module in (*modules, alert_actions):
+    for module in (*modules, alert_actions, home_actions, home_views, shortcuts):
         module.register(app, services)

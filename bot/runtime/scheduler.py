@@ -37,6 +37,8 @@ class Scheduler:
             return
         if report.done:
             log.info(report.summary(), extra={"job": "tick"})
+        # Home tabs that changed without their viewer acting (alerts, a new period).
+        await self._services.home.refresh_all()
 
     def start(self) -> None:
         self._scheduler.start()

@@ -21,6 +21,8 @@ from bot.checkins.schedule import ScheduleService
 from bot.core.clock import utc_now
 from bot.core.metrics import Metrics
 from bot.core.tasks import Background
+from bot.home.publisher import HomePublisher
+from bot.home.service import Delays, HomeService
 from bot.kpis.alerting import AlertService
 from bot.kpis.service import KpiService
 from bot.okrs.service import OkrService
@@ -53,6 +55,7 @@ class Services:
     tokens: ApiTokens
     transfer: Transfer
     workspaces: Workspaces
+    home: HomePublisher
     clock: Callable[[], datetime] = utc_now
 
     @property
@@ -95,6 +98,14 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         reminder_delay=timedelta(hours=settings.okrbot_reminder_hours),
         digest_delay=timedelta(hours=settings.okrbot_digest_delay_hours),
     )
+    delays = Delays(
+        reminder_hours=settings.okrbot_reminder_hours,
+        digest_delay_hours=settings.okrbot_digest_delay_hours,
+        alert_repeat_hours=settings.okrbot_alert_repeat_hours,
+    )
+    home = HomePublisher(
+        HomeService(db, directory, settings.timezone, delays), clients, background, clock
+    )
     return Services(
         settings=settings,
         db=db,
@@ -113,5 +124,6 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         tokens=ApiTokens(db),
         transfer=Transfer(db),
         workspaces=Workspaces(db, store),
+        home=home,
         clock=clock,
     )

@@ -1,17 +1,18 @@
-"""App Home: each person sees the objectives and key results they are part of."""
+"""App Home: each person's Due now, key results, objectives, alerts (and settings for
+admins), published when they open it and again, debounced, after changes that touch them."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.status import render_home
-from bot.core.grammar import UserRef
-from bot.okrs.commands import Status
 from handlers.deps import Deps
 from handlers.listening import guarded
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -20,10 +21,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         if event.get("tab", "home") != "home":
             return
-        user_id = event["user"]
-        report = await deps.status.report(
-            body["team_id"], None, Status("user", user=UserRef(user_id=user_id)), deps.clock()
-        )
-        await client.views_publish(user_id=user_id, view=render_home(report))
+        await deps.home.publish(body["team_id"], event["user"], client)
+
+    async def touch_viewers(body: dict[str, Any], context: AsyncBoltContext, next: Any) -> None:
+        """Whoever acts (a command, a button, a modal, a DM), and whoever a command names,
+        sees their Home re-published shortly after (debounced; only if they opened it)."""
+        await next()
+        team_id = context.team_id
+        if team_id and context.user_id:
+            named = _MENTION.findall(str(body.get("text") or ""))
+            deps.home.touch(team_id, [context.user_id, *named])
 
     app.event("app_home_opened")(guarded(on_home_opened))
+    app.middleware(touch_viewers)

@@ -42,6 +42,20 @@ class WorkspaceRepository(TeamRepository):
             ["team_id"],
         )
 
+    async def set_delays(
+        self, reminder_hours: float, digest_delay_hours: float, alert_repeat_hours: float
+    ) -> None:
+        """The admins' delays (App Home settings), used by the tick instead of the defaults."""
+        await self.session.execute(
+            update(Workspace)
+            .where(Workspace.team_id == self.team_id)
+            .values(
+                reminder_hours=reminder_hours,
+                digest_delay_hours=digest_delay_hours,
+                alert_repeat_hours=alert_repeat_hours,
+            )
+        )
+
     async def set_installed(self, installed: bool) -> None:
         await self.session.execute(
             update(Workspace).where(Workspace.team_id == self.team_id).values(installed=installed)

@@ -84,3 +84,55 @@ async def seed_owners(
         workspace.last_objective_number = 1
         workspace.last_key_result_number = number
         workspace.users_synced_at = created_at
+
+
+async def seed_portfolio(
+    db: Database,
+    team_id: str,
+    owner: str,
+    created_at: datetime,
+    *,
+    objectives: int = 10,
+    key_results_per_objective: int = 5,
+    channel_id: str = "C1",
+) -> None:
+    """One owner with `objectives` objectives of `key_results_per_objective` key results
+    each (the App Home benchmark's 50 key results in 10 objectives)."""
+    async with db.session() as session:
+        await TeamStore(session, team_id).workspace.ensure(created_at)
+        number = 0
+        for index in range(1, objectives + 1):
+            objective = Objective(
+                team_id=team_id,
+                number=index,
+                title=f"Objective {index}",
+                owner_id=owner,
+                channel_id=channel_id,
+                cycle="2026-Q4",
+                status="active",
+                created_at=created_at,
+                updated_at=created_at,
+            )
+            session.add(objective)
+            await session.flush()
+            for _ in range(key_results_per_objective):
+                number += 1
+                session.add(
+                    KeyResult(
+                        team_id=team_id,
+                        number=number,
+                        objective_id=objective.id,
+                        title=f"Key result {number}",
+                        owner_id=owner,
+                        kind="increase",
+                        start_value=0.0,
+                        target_value=100.0,
+                        current_value=float(number % 60),
+                        created_at=created_at,
+                        updated_at=created_at,
+                    )
+                )
+        workspace = await session.get(Workspace, team_id)
+        assert workspace is not None
+        workspace.last_objective_number = objectives
+        workspace.last_key_result_number = number

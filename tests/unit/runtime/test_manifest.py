@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from bot.runtime.bolt import BOT_EVENTS, BOT_SCOPES, SLASH_COMMANDS
+from bot.runtime.bolt import BOT_EVENTS, BOT_SCOPES, SHORTCUTS, SLASH_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).resolve().parent / "data"
@@ -24,6 +24,8 @@ SCOPE_OF_METHOD = {
     "conversations_history": "im:history",
     "conversations_info": "channels:read",
     "conversations_list": "channels:read",
+    "conversations_members": "channels:read",
+    "chat_getPermalink": None,
     "users_info": "users:read",
     "users_list": "users:read",
     "files_upload_v2": "files:write",
@@ -83,6 +85,20 @@ def test_commands_match_code_and_are_escaped() -> None:
         )
     )
     assert registered == set(SLASH_COMMANDS)
+
+
+def test_shortcuts_match_code() -> None:
+    shortcuts = load_manifest()["features"]["shortcuts"]
+    assert {s["callback_id"]: s["type"] for s in shortcuts} == SHORTCUTS
+    names = {s["callback_id"]: s["name"] for s in shortcuts}
+    assert names == {
+        "checkin_shortcut": "Check in on my KRs",  # Slack allows 24 characters
+        "checkin_note_shortcut": "Add as check-in note",
+    }
+    assert all(len(s["name"]) <= 24 and len(s["description"]) <= 150 for s in shortcuts)
+    registered = set(re.findall(r"app\.shortcut\((SHORTCUT_\w+)\)", source_text()))
+    constants = dict(re.findall(r'^(SHORTCUT_\w+) = "(\w+)"$', source_text(), re.MULTILINE))
+    assert {constants[name] for name in registered} == set(SHORTCUTS)
 
 
 def test_events_match_code() -> None:

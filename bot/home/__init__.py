@@ -1,0 +1,1 @@
+"""App Home: what one person has to do and watch, and publishing it."""
