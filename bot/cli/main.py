@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from bot.core.errors import UserError
+from bot.core.secrets import redact
 from bot.core.times import parse_instant
 from bot.runtime.config import ConfigError, Settings, load_settings
 
@@ -23,7 +24,7 @@ T = TypeVar("T")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"okrbot: {message}", err=True)
+    click.echo(f"okrbot: {redact(message)}", err=True)  # driver errors may quote a secret
     sys.exit(code)
 
 
@@ -245,6 +246,34 @@ def token_revoke(name: str, team: str | None) -> None:
         team_id = await resolve_team(services, team)
         await services.tokens.revoke(team_id, name, services.clock())
         return f"revoked token {name!r} of workspace {team_id}"
+
+    click.echo(_with_services(settings, go), err=True)
+
+
+@main.group()
+def secrets() -> None:
+    """Slack tokens at rest (OKRBOT_SECRET_KEY)."""
+
+
+@secrets.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored Slack token with the first OKRBOT_SECRET_KEY key.
+
+    Rotate a key by putting the new one first (`new,old`), running this, then dropping
+    the old one. Tokens stored before a key was set get encrypted too.
+    """
+    from bot.core.secrets import TokenCipher
+    from bot.slack.installations import reencrypt_tokens
+
+    settings = _settings()
+    if settings.okrbot_secret_key is None:
+        _fail("OKRBOT_SECRET_KEY is not set: there is no key to encrypt with", 2)
+    cipher = TokenCipher(settings.okrbot_secret_key.get_secret_value())
+    _migrate(settings)
+
+    async def go(services: Services) -> str:
+        rows = await reencrypt_tokens(services.db, cipher)
+        return f"re-encrypted the Slack tokens of {rows} install row(s) with the newest key"
 
     click.echo(_with_services(settings, go), err=True)
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.runtime.config import load_settings
 from bot.runtime.services import build_services
 from storage.models import Workspace
-from tests.support.harness import SIGNING_SECRET, Bot, FakeClock, start_bot, wipe
+from tests.support.harness import SIGNING_SECRET, Bot, FakeClock, oauth_settings, start_bot, wipe
 from tests.support.slack_emulator import SlackEmulator
 from tests.support.slack_requests import SlackRequestSender
 
@@ -65,16 +64,7 @@ async def test_uninstall_stops_scheduled_work(bot: Bot) -> None:
 async def test_oauth_install_redirects_to_slack(
     database_url: str, slack: SlackEmulator, clock: FakeClock
 ) -> None:
-    settings = load_settings(
-        slack_bot_token=None,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_app_token=None,
-        slack_client_id="111.222",
-        slack_client_secret="shh",
-        slack_api_url=slack.base_url,
-        database_url=database_url,
-    )
-    services = build_services(settings, clock=clock)
+    services = build_services(oauth_settings(database_url, slack), clock=clock)
     await wipe(services.db)
     bot, runner = await start_bot(services, slack, clock)
     try:
