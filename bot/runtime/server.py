@@ -38,6 +38,11 @@ async def serve(services: Services, stop: asyncio.Event | None = None) -> None:
     scheduler.start()
     mode = "Socket Mode" if socket_handler else f"HTTP on {settings.host}:{settings.port}"
     log.info("okrbot serving", extra={"mode": mode})
+    if settings.oauth_enabled and settings.okrbot_secret_key is None:
+        log.warning(
+            "Slack tokens of OAuth installs are stored unencrypted: set OKRBOT_SECRET_KEY "
+            "(see SECURITY.md)"
+        )
     try:
         await stop.wait()
     finally:

@@ -217,3 +217,37 @@ async def test_api_routes_by_token(bot: Bot) -> None:
         assert await snapshot(bot) == before
     assert await call(bot, "POST", "/kpis/mrr/measurements", ours, point) == 201
     assert await call(bot, "GET", "/kpis/mrr", ours) == 200
+
+
+async def test_checkin_modal_opens_only_on_ones_own_key_results(bot: Bot) -> None:
+    await setup(bot)
+    for who in ("owner", "admin", "member"):
+        actor = ACTORS[who]
+        told = await command("checkin KR-1")(bot, actor)
+        assert "belongs to <@U2>" in told, (who, told)
+    told = await command("checkin KR-1")(bot, ACTORS["other team"])
+    assert "There is no key result KR-1" in told
+    assert bot.slack.calls_to("views.open") == []
+    # The owner gets the modal (and no reply: the modal is the answer).
+    ack = await bot.sender.command(
+        "/okr", "checkin KR-1", user_id="U2", response_url=bot.slack.new_response_url()
+    )
+    assert ack.status == 200
+    [opened] = await bot.slack.wait_for("views.open")
+    assert "Teams" in json.dumps(opened.params["view"])
+
+
+async def test_reads_stay_in_their_workspace(bot: Bot) -> None:
+    await setup(bot)
+    other = ACTORS["other team"]
+    reads = {
+        "status all": "No objectives yet",
+        "status O-1": "no objective O-1",
+    }
+    for text, expected in reads.items():
+        result = await bot.command(text, user=other.user, team=other.team)
+        assert expected.lower() in result.text.lower(), (text, result.text)
+    shown = await bot.command("show mrr", command="/kpi", user=other.user, team=other.team)
+    assert "there is no kpi `mrr`" in shown.text.lower()
+    listed = await bot.command("list", command="/kpi", user=other.user, team=other.team)
+    assert "mrr" not in json.dumps(listed.visible)

@@ -178,3 +178,14 @@ async def test_finding_10_an_oversized_authorization_header_is_not_echoed(
         answer = await raw_http(bot, request)
     assert answer.startswith(b"HTTP/1.1 400") or answer.startswith(b"HTTP/1.0 400"), answer[:80]
     assert token.encode() not in answer and b"jjjj" not in answer
+
+
+async def test_socket_mode_refuses_every_http_slack_request() -> None:
+    from bot.runtime.slack_gate import SlackGate
+
+    async def never(signature: str, signed_at: object) -> bool:
+        raise AssertionError("no request may get this far")
+
+    gate = SlackGate(None, never)
+    refusal = gate._check_headers(sign(SIGNING_SECRET, "x"), time.time())
+    assert not isinstance(refusal, tuple) and refusal.status == 401
