@@ -7,6 +7,7 @@ async driver here so the rest of the code never thinks about drivers.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,12 +31,25 @@ class DatabaseUrlError(ValueError):
     """The configured DATABASE_URL names a backend okrbot cannot use."""
 
 
+def hide_password(url: str) -> str:
+    """The URL with its password masked (everything between the user's `:` and the last
+    `@`), fit for an error message even when the URL does not parse."""
+    at = url.rfind("@")
+    scheme_end = url.find("://")
+    start = scheme_end + 3 if 0 <= scheme_end < at else 0
+    colon = url.find(":", start, at)
+    return url if at < 0 or colon < 0 else url[: colon + 1] + "***" + url[at:]
+
+
 def async_url(url: str) -> URL:
     """Map a plain SQLAlchemy URL to its asyncio driver."""
     try:
         parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse text
-        raise DatabaseUrlError(f"DATABASE_URL is not a valid database URL: {url!r}") from exc
+    except Exception:  # sqlalchemy's ArgumentError quotes the URL, password included
+        raise DatabaseUrlError(
+            f"DATABASE_URL is not a valid database URL: {hide_password(url)!r} "
+            "(expected sqlite:///path/okrbot.db or postgresql://user@host/db)"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
@@ -54,10 +68,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def private_sqlite_file(database: str | None) -> None:
+    """Create the SQLite file readable by its owner only (0600), or tighten an existing
+    one: it holds Slack tokens and everything the workspaces wrote. SQLite gives its
+    -wal and -shm files the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return
+    if not path.parent.is_dir():
+        return  # SQLite itself says the file cannot be opened
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for a plain URL; SQLite gets foreign keys, WAL and a busy timeout."""
+    """An async engine for a plain URL; SQLite gets foreign keys, WAL, a busy timeout and
+    a file only its owner can read."""
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
+        private_sqlite_file(target.database)
         engine = create_async_engine(target, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

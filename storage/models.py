@@ -69,6 +69,8 @@ class Workspace(Base):
     last_objective_number: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     last_key_result_number: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     installed: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # When Slack said the app was removed; the data is erased a grace period later.
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # When the time-zone cache was last refreshed from users.list for the whole team.
     users_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -357,3 +359,16 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32), nullable=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class RequestSignature(Base):
+    """Signatures of Slack requests already admitted, so a replayed request is refused.
+
+    Slack signs each delivery afresh; a signature is only valid within five minutes of
+    its timestamp, so rows older than that are pruned.
+    """
+
+    __tablename__ = "request_signatures"
+
+    signature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)

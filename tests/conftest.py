@@ -24,7 +24,7 @@ from tests.support.harness import (
     drop_postgres_database,
     make_services,
     postgres_url,
-    start_bot,
+    running_bot,
     wipe,
 )
 from tests.support.slack_emulator import SlackEmulator
@@ -91,14 +91,8 @@ async def slack() -> AsyncIterator[SlackEmulator]:
 
 @pytest.fixture
 async def bot(database_url: str, slack: SlackEmulator, clock: FakeClock) -> AsyncIterator[Bot]:
-    services = make_services(database_url, slack, clock)
-    await wipe(services.db)
-    harness, runner = await start_bot(services, slack, clock)
-    try:
+    async with running_bot(database_url, slack, clock) as harness:
         yield harness
-    finally:
-        await runner.cleanup()
-        await services.close()
 
 
 @pytest.fixture

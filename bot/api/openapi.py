@@ -22,9 +22,12 @@ _MEASUREMENT = {
     "properties": {
         "value": {"type": "number", "description": "A finite number."},
         "at": {
-            "type": "string",
+            "type": ["string", "null"],
             "format": "date-time",
-            "description": "ISO 8601; naive times are UTC; defaults to now.",
+            "description": (
+                "ISO 8601; naive times are UTC; absent or null means now. At most 5 "
+                "minutes in the future and not before 1970."
+            ),
         },
     },
 }
@@ -135,6 +138,7 @@ OPENAPI: dict[str, Any] = {
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_.\\-]{0,99}$"},
+                "example": "signup_rate",
             }
         },
         "schemas": {

@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.api.openapi import OPENAPI
 from bot.api.tokens import ApiTokens
 from bot.core.errors import NotFound, UserError
-from bot.core.times import parse_instant
+from bot.core.times import implausible, parse_instant
 from bot.kpis.commands import KPI_KEY
 from bot.kpis.ingest import MAX_BATCH
 from bot.kpis.service import KpiService
@@ -53,8 +53,9 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return response
     except ApiError as exc:
         return exc.response()
-    except web.HTTPException as exc:
-        return web.json_response({"error": exc.reason}, status=exc.status)
+    except web.HTTPException as exc:  # 404, 405 (keeping its Allow header), 413 …
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": exc.reason}, status=exc.status, headers=allow)
 
 
 def add_routes(app: web.Application, deps: ApiDeps) -> None:
@@ -91,9 +92,12 @@ def _instant(raw: Any, field: str, now: datetime) -> datetime:
     if not isinstance(raw, str):
         raise ApiError(422, "must be an ISO 8601 time string like 2026-11-25T10:00:00Z", field)
     try:
-        return parse_instant(raw)
+        at = parse_instant(raw)
     except ValueError:
-        raise ApiError(422, f"{raw!r} is not an ISO 8601 time", field) from None
+        raise ApiError(422, f"{raw[:100]!r} is not an ISO 8601 time", field) from None
+    if problem := implausible(at, now):
+        raise ApiError(422, problem, field)
+    return at
 
 
 def _point(item: Any, prefix: str, now: datetime) -> Point:
@@ -104,15 +108,20 @@ def _point(item: Any, prefix: str, now: datetime) -> Point:
         raise ApiError(422, "must be an object with value and optional at", prefix or "body")
     unknown = sorted(set(item) - {"value", "at"})
     if unknown:
-        raise ApiError(422, f"unknown field {unknown[0]!r}", field(unknown[0]))
+        name = unknown[0][:100]
+        raise ApiError(422, f"unknown field {name!r}", field(name))
     if "value" not in item:
         raise ApiError(422, "is required", field("value"))
     value = item["value"]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ApiError(422, "must be a number", field("value"))
-    if not math.isfinite(float(value)):
+    try:
+        number = float(value)  # an integer of 400 digits does not fit a float
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
         raise ApiError(422, "must be a finite number", field("value"))
-    return Point(_instant(item.get("at"), field("at"), now), float(value))
+    return Point(_instant(item.get("at"), field("at"), now), number)
 
 
 def parse_measurements(body: Any, now: datetime) -> list[Point]:
@@ -121,7 +130,7 @@ def parse_measurements(body: Any, now: datetime) -> list[Point]:
         raise ApiError(422, "the body must be a JSON object", "body")
     if "measurements" in body:
         if set(body) != {"measurements"}:
-            extra = sorted(set(body) - {"measurements"})[0]
+            extra = sorted(set(body) - {"measurements"})[0][:100]
             raise ApiError(422, "not allowed beside measurements", extra)
         items = body["measurements"]
         if not isinstance(items, list) or not items:
@@ -140,7 +149,7 @@ async def post_measurements(request: web.Request) -> web.Response:
     key = _key(request)
     try:
         body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nesting too deep: RecursionError
         raise ApiError(422, "the body is not valid JSON", "body") from None
     now = deps.clock()
     points = parse_measurements(body, now)

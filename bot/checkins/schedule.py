@@ -42,20 +42,22 @@ class ScheduleService:
         channel_ref: ChannelRef | None,
         now: datetime,
     ) -> Done:
-        """Admins change any slot; the owner of an objective reporting to a channel may
-        change that channel's."""
+        """Admins change any slot; for one channel, so may whoever owns every active
+        objective reporting there (owning one of several is not enough: a decoy objective
+        would otherwise move other owners' slot)."""
         channel = await self._resolve(actor, channel_ref)
         is_admin = (await self._directory.user(actor.team_id, actor.user_id, now)).is_admin
         async with self._db.team(actor.team_id) as store:
             await store.workspace.ensure(now)
-            owns_channel = channel is not None and any(
-                o.owner_id == actor.user_id
-                for o in await store.okrs.active_objectives(channel_id=channel)
+            owners = (
+                {o.owner_id for o in await store.okrs.active_objectives(channel_id=channel)}
+                if channel is not None
+                else set()
             )
-            if not (is_admin or owns_channel):
+            if not (is_admin or owners == {actor.user_id}):
                 raise Forbidden(
-                    "only a workspace admin (or, for one channel, the owner of an objective "
-                    "reporting there) can change the check-in schedule"
+                    "only a workspace admin, or for one channel whoever owns every objective "
+                    "reporting there, can change the check-in schedule"
                 )
             await store.prompts.set_schedule(weekday, local_time, now, channel or "")
         slot = WeeklySlot(weekday, local_time)

@@ -22,7 +22,9 @@ T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"okrbot: {message}", err=True)
+    from bot.core.secrets import redact
+
+    click.echo(f"okrbot: {redact(message)}", err=True)  # driver errors may quote a secret
     sys.exit(code)
 
 

@@ -206,5 +206,33 @@ def token_revoke(name: str, team: str | None) -> None:
     click.echo(with_services(settings, go), err=True)
 
 
+@main.group()
+def secrets() -> None:
+    """Slack tokens at rest (OKRBOT_SECRET_KEY)."""
+
+
+@secrets.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored Slack token with the first OKRBOT_SECRET_KEY key.
+
+    Rotate a key by putting the new one first (`new,old`), running this, then dropping
+    the old one. Tokens stored before a key was set get encrypted too.
+    """
+    from bot.core.secrets import TokenCipher
+    from bot.slack.installations import reencrypt_tokens
+
+    settings = settings_or_exit()
+    if settings.okrbot_secret_key is None:
+        fail("OKRBOT_SECRET_KEY is not set: there is no key to encrypt with", 2)
+    cipher = TokenCipher(settings.okrbot_secret_key.get_secret_value())
+    migrate(settings)
+
+    async def go(services: Services) -> str:
+        rows = await reencrypt_tokens(services.db, cipher)
+        return f"re-encrypted the Slack tokens of {rows} install row(s) with the newest key"
+
+    click.echo(with_services(settings, go), err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _DURATION = re.compile(r"^(\d{1,9})\s*(m|min|h|d|w)$", re.IGNORECASE)
 _DURATION_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -39,6 +39,24 @@ def parse_instant(text: str) -> datetime:
 def iso(at: datetime | None) -> str | None:
     """UTC instants as `2026-11-25T10:00:00Z` (JSON, YAML, CSV)."""
     return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# A measurement from further ahead would count every later one as "older" (never
+# evaluated) and keep "no data" from ever firing; before 1970 is no KPI's history.
+MAX_AHEAD = timedelta(minutes=5)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def implausible(at: datetime, now: datetime) -> str | None:
+    """Why `at` cannot be a measurement's time as of `now`, or None when it can."""
+    if at > now + MAX_AHEAD:
+        return (
+            f"{iso(at)} is in the future: a measurement may be at most 5 minutes ahead "
+            f"of now ({iso(now)})"
+        )
+    if at < EARLIEST:
+        return f"{iso(at)} is before 1970: not a plausible time for a measurement"
+    return None
 
 
 MAX_DURATION = 366 * 86400  # a year: longer intervals mean nothing for a KPI

@@ -28,11 +28,14 @@ from bot.blocks.alerts import (
     render_resolved_reply,
 )
 from bot.blocks.charts import KpiChart
+from bot.core.actor import Actor
+from bot.core.errors import Forbidden, NotFound, UserError
 from bot.core.message import Message
 from bot.core.tasks import Background
 from bot.kpis.charting import chart_for, upload_chart
 from bot.kpis.detection import Detector, Evaluation
 from bot.slack.clients import SlackClients
+from bot.slack.directory import Directory
 from bot.slack.outbox import LEASE, NotReady, Outbox
 from storage.db import Database
 from storage.models import Alert, Kpi, OutboxMessage
@@ -484,8 +487,11 @@ class AlertService:
         repeat_interval: timedelta,
         fallback_zone: ZoneInfo,
         edit_interval: float = EDIT_INTERVAL,
+        *,
+        directory: Directory,
     ) -> None:
         self._db = db
+        self._directory = directory
         self._clients = clients
         self._outbox = outbox
         self._background = background
@@ -528,21 +534,46 @@ class AlertService:
 
     # Buttons -----------------------------------------------------------------------------
 
-    async def acknowledge(self, team_id: str, alert_id: int, user_id: str, now: datetime) -> bool:
-        async with self._db.team(team_id) as store:
+    async def may_silence(self, actor: Actor, alert_id: int, now: datetime) -> None:
+        """Who may acknowledge or snooze an alert: the KPI's owner, a workspace admin, or a
+        member of the channel the alert is posted in (whoever is meant to watch it).
+        Raises Forbidden (or NotFound for an alert not of this workspace)."""
+        async with self._db.team(actor.team_id) as store:
+            alert = await store.alerts.get(alert_id)
+            kpis = await store.kpis.many([alert.kpi_id]) if alert else []
+        if alert is None or not kpis:
+            raise NotFound("there is no such alert in this workspace (it may have been deleted)")
+        if kpis[0].owner_id == actor.user_id:
+            return
+        if (await self._directory.user(actor.team_id, actor.user_id, now)).is_admin:
+            return
+        channel = alert.channel_id
+        if channel and await self._directory.in_channel(actor.team_id, channel, actor.user_id):
+            return
+        raise Forbidden(
+            f"only the owner of `{kpis[0].key}`, a workspace admin or a member of "
+            f"<#{channel}> can acknowledge or snooze this alert"
+            if channel
+            else f"only the owner of `{kpis[0].key}` or a workspace admin can silence it"
+        )
+
+    async def acknowledge(self, actor: Actor, alert_id: int, now: datetime) -> bool:
+        await self.may_silence(actor, alert_id, now)
+        async with self._db.team(actor.team_id) as store:
             alert = await store.alerts.get(alert_id)
             if alert is None:
                 return False
             if alert.acknowledged_by is None:
-                alert.acknowledged_by, alert.acknowledged_at = user_id, now
-        self.edit_soon(team_id, alert_id)
+                alert.acknowledged_by, alert.acknowledged_at = actor.user_id, now
+        self.edit_soon(actor.team_id, alert_id)
         return True
 
-    async def snooze(
-        self, team_id: str, alert_id: int, user_id: str, seconds: int, now: datetime
-    ) -> bool:
+    async def snooze(self, actor: Actor, alert_id: int, seconds: int, now: datetime) -> bool:
         if seconds not in SNOOZES:
-            return False
+            offered = ", ".join(SNOOZES.values())
+            raise UserError(f"an alert snoozes for {offered}; nothing was changed")
+        await self.may_silence(actor, alert_id, now)
+        team_id, user_id = actor.team_id, actor.user_id
         async with self._db.team(team_id) as store:
             alert = await store.alerts.get(alert_id)
             if alert is None:

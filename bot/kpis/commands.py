@@ -137,7 +137,8 @@ def parse_instant(text: str) -> datetime:
 
 
 def _count(text: str, what: str, usage: str, low: int, high: int) -> int:
-    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(high))
+    if not digits or not low <= int(text) <= high:
         raise UserError(f"`{what}` takes a whole number from {low} to {high}, not `{text}`", usage)
     return int(text)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.core.errors import NotFound, UserError
+from bot.core.times import implausible
 from bot.kpis.alerting import AlertBatch, AlertComposer, apply_evaluations
 from bot.kpis.detection import Detector
 from bot.kpis.rules import detector_of, rules_of
@@ -47,14 +48,17 @@ class IngestResult:
     alerts: AlertBatch = field(default_factory=AlertBatch)
 
 
-def check_points(points: list[Point]) -> list[Point]:
-    """Finite values, at most MAX_BATCH; a later duplicate of the same instant wins."""
+def check_points(points: list[Point], now: datetime) -> list[Point]:
+    """Finite values at plausible times, at most MAX_BATCH; a later duplicate of the
+    same instant wins."""
     if len(points) > MAX_BATCH:
         raise UserError(f"at most {MAX_BATCH:,} measurements per request, not {len(points):,}")
     latest: dict[datetime, Point] = {}
     for point in points:
         if not math.isfinite(point.value):
             raise UserError(f"value at {point.at.isoformat()} must be a finite number")
+        if problem := implausible(point.at, now):
+            raise UserError(problem)
         latest[point.at] = point
     return sorted(latest.values(), key=lambda p: p.at)
 
@@ -68,7 +72,7 @@ async def ingest(
     composer: AlertComposer,
 ) -> IngestResult:
     """Store points (upsert on time) and evaluate the new ones."""
-    unique = check_points(points)
+    unique = check_points(points, now)
     kpi = await store.kpis.lock(key)
     if kpi is None:
         raise NotFound(f"there is no KPI `{key}` in this workspace")

@@ -44,11 +44,13 @@ class KpiService:
         self._alerts = alerts
         self._fallback_zone = fallback_zone
 
-    async def _may_change(self, actor: Actor, kpi: Kpi, now: datetime) -> None:
+    async def _may_change(
+        self, actor: Actor, kpi: Kpi, now: datetime, what: str = "change it"
+    ) -> None:
         if kpi.owner_id == actor.user_id:
             return
         if not (await self._directory.user(actor.team_id, actor.user_id, now)).is_admin:
-            raise Forbidden(f"only the owner of `{kpi.key}` or a workspace admin can change it")
+            raise Forbidden(f"only the owner of `{kpi.key}` or a workspace admin can {what}")
 
     # Definitions ---------------------------------------------------------------
 
@@ -184,6 +186,14 @@ class KpiService:
         return sum(alert for at, _, _, alert in backtest(history, config) if at >= since)
 
     # Ingestion -----------------------------------------------------------------
+
+    async def record(self, actor: Actor, key: str, point: Point, now: datetime) -> IngestResult:
+        """`/kpi record`: one value from a person, who must own the KPI or be an admin
+        (a value can overwrite another or open an alert)."""
+        async with self._db.team(actor.team_id) as store:
+            kpi = await kpi_keyed(store, key)
+        await self._may_change(actor, kpi, now, "record its values")
+        return await self.ingest(actor.team_id, key, [point], "command", now)
 
     async def ingest(
         self, team_id: str, key: str, points: list[Point], source: str, now: datetime

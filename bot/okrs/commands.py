@@ -514,7 +514,9 @@ def parse_weekday(text: str) -> int | None:
 
 def parse_local_time(text: str) -> str | None:
     parts = text.split(":")
-    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts) or len(parts[1]) != 2:
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    if not 1 <= len(parts[0]) <= 2 or len(parts[1]) != 2:
         return None
     hour, minute = int(parts[0]), int(parts[1])
     if not (0 <= hour < 24 and 0 <= minute < 60):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -62,9 +63,38 @@ def create_app(services: Services) -> AsyncApp:
         kwargs["request_verification_enabled"] = False  # Socket Mode has no HTTP to sign
     app = AsyncApp(**kwargs)
     app.middleware(_deduplicate_events(services))
+    app.middleware(_note_installed(services))
     app.error(apologise)
     _register_listeners(app, services)
+    # Events okrbot does not handle (another subscription, a new type) are acknowledged:
+    # Slack retries anything but a 2xx. Registered last, so it matches only the rest.
+    app.event(re.compile(".*"))(_ignore_event)
     return app
+
+
+async def _ignore_event() -> None:
+    return None
+
+
+# Events that come from a workspace removing okrbot: they must not mark it installed.
+_REMOVAL_EVENTS = {"app_uninstalled", "tokens_revoked"}
+
+
+def _note_installed(services: Services) -> Any:
+    """A signed request from a workspace marked uninstalled means okrbot is back there
+    (a reinstall whose OAuth callback we did not see, e.g. a single-workspace token)."""
+
+    async def middleware(
+        body: dict[str, Any], context: AsyncBoltContext, next: Any
+    ) -> BoltResponse | None:
+        event = body.get("event")
+        kind = event.get("type") if isinstance(event, dict) else None
+        if context.team_id and kind not in _REMOVAL_EVENTS:
+            await services.workspaces.installed(context.team_id, services.clock())
+        await next()
+        return None
+
+    return middleware
 
 
 def _deduplicate_events(services: Services) -> Any:

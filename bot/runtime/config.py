@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.core.secrets import SecretKeyError, parse_keys
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -32,6 +35,12 @@ class Settings(BaseSettings):
     okrbot_alert_repeat_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     # Seconds between two edits of one alert's message (Slack allows ~50 chat.update a minute).
     okrbot_alert_edit_seconds: float = Field(default=10.0, ge=0, le=600)
+    # Fernet key(s), comma-separated, newest first: Slack tokens are encrypted at rest.
+    okrbot_secret_key: SecretStr | None = None
+    # Days after `app_uninstalled` before a workspace's data is erased.
+    okrbot_uninstall_grace_days: int = Field(default=30, ge=0, le=3650)
+    # Days KPI measurements are kept (unset: forever).
+    okrbot_measurement_retention_days: int | None = Field(default=None, ge=1, le=36500)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -46,6 +55,17 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith("xapp-"):
             raise ValueError("must start with 'xapp-' (an app-level token with connections:write)")
         return value or None
+
+    @field_validator("okrbot_secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        try:
+            parse_keys(value.get_secret_value())
+        except SecretKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("okrbot_timezone")
     @classmethod
@@ -64,6 +84,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL such as https://slack.com/api/")
         return value
+
+    @property
+    def uninstall_grace(self) -> timedelta:
+        return timedelta(days=self.okrbot_uninstall_grace_days)
+
+    @property
+    def measurement_retention(self) -> timedelta | None:
+        days = self.okrbot_measurement_retention_days
+        return None if days is None else timedelta(days=days)
 
     @property
     def socket_mode(self) -> bool:

@@ -123,4 +123,18 @@ async def tick(services: Services, now: datetime) -> TickReport:
             except Exception:
                 log.exception("tick failed for a workspace", extra={"team_id": team_id})
                 report.failed_teams.append(team_id)
+        await housekeeping(services, now, report)
     return report
+
+
+async def housekeeping(services: Services, now: datetime, report: TickReport) -> None:
+    """Retention and erasing removed workspaces: one sweep across workspaces per tick,
+    each on its own, so a failure is logged and the other goes on."""
+    try:
+        report.add(await services.retention.prune(now))
+    except Exception:
+        log.exception("retention sweep failed", extra={"job": "tick"})
+    try:
+        report.add({"workspaces erased": await services.workspaces.erase_expired(now)})
+    except Exception:
+        log.exception("erasing uninstalled workspaces failed", extra={"job": "tick"})

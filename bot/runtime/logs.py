@@ -1,4 +1,7 @@
-"""Structured logging: one JSON object per line, with team/request/job ids when known."""
+"""Structured logging: one JSON object per line, with team/request/job ids when known.
+
+No secret reaches a line: fields named like one are replaced, and every text (the
+message, string fields, tracebacks) goes through `bot.core.secrets.redact`."""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import json
 import logging
 import sys
 from typing import Any
+
+from bot.core.secrets import redact
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _SECRET_HINTS = ("token", "secret", "password", "authorization")
@@ -17,16 +22,19 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": redact(record.getMessage()),
         }
         for key, value in record.__dict__.items():
             if key in _STANDARD or key.startswith("_"):
                 continue
             if any(hint in key.lower() for hint in _SECRET_HINTS):
                 value = "[redacted]"
-            entry[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
+            if not isinstance(value, int | float | bool | None):
+                value = redact(str(value))
+            entry[key] = value
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            # Exceptions quote what they choke on: a header, a URL, a token.
+            entry["error"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.runtime.bolt import create_app
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.services import Services
-from bot.runtime.web import create_web_app
+from bot.runtime.web import create_web_app, make_runner
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ async def serve(services: Services, stop: asyncio.Event | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     bolt = create_app(services)
-    runner = web.AppRunner(create_web_app(services, bolt), handle_signals=False)
+    runner = make_runner(create_web_app(services, bolt), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
@@ -38,6 +38,11 @@ async def serve(services: Services, stop: asyncio.Event | None = None) -> None:
     scheduler.start()
     mode = "Socket Mode" if socket_handler else f"HTTP on {settings.host}:{settings.port}"
     log.info("okrbot serving", extra={"mode": mode})
+    if settings.oauth_enabled and settings.okrbot_secret_key is None:
+        log.warning(
+            "Slack tokens of OAuth installs are stored unencrypted: set OKRBOT_SECRET_KEY "
+            "(see SECURITY.md)"
+        )
     try:
         await stop.wait()
     finally:

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
-
 from bot.api.routes import ApiDeps
 from bot.api.tokens import ApiTokens
 from bot.checkins.cycle import CheckInCycle, CycleSettings
@@ -20,6 +18,7 @@ from bot.checkins.recording import CheckInService
 from bot.checkins.schedule import ScheduleService
 from bot.core.clock import utc_now
 from bot.core.metrics import Metrics
+from bot.core.secrets import TokenCipher
 from bot.core.tasks import Background
 from bot.home.publisher import HomePublisher
 from bot.home.service import Delays, HomeService
@@ -30,9 +29,11 @@ from bot.okrs.status import StatusService
 from bot.runtime.config import Settings
 from bot.slack.clients import SlackClients
 from bot.slack.directory import Directory, SlackDirectory
+from bot.slack.installations import InstallationStore
 from bot.slack.outbox import Outbox
 from bot.transfer.yaml_io import Transfer
 from bot.workspaces.lifecycle import Workspaces
+from bot.workspaces.retention import Retention
 from storage.db import Database
 
 
@@ -56,6 +57,7 @@ class Services:
     transfer: Transfer
     workspaces: Workspaces
     home: HomePublisher
+    retention: Retention
     clock: Callable[[], datetime] = utc_now
 
     @property
@@ -77,9 +79,9 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     store = None
     if settings.oauth_enabled:
         assert settings.slack_client_id is not None
-        store = AsyncSQLAlchemyInstallationStore(
-            client_id=settings.slack_client_id, engine=db.engine
-        )
+        key = settings.okrbot_secret_key
+        cipher = TokenCipher(key.get_secret_value()) if key is not None else None
+        store = InstallationStore(settings.slack_client_id, db, cipher)
     clients = SlackClients(settings.slack_api_url, settings.slack_bot_token, store)
     directory = SlackDirectory(db, clients.for_team)
     outbox = Outbox(db, clients)
@@ -92,6 +94,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         repeat_interval=timedelta(hours=settings.okrbot_alert_repeat_hours),
         fallback_zone=settings.timezone,
         edit_interval=settings.okrbot_alert_edit_seconds,
+        directory=directory,
     )
     cycle_settings = CycleSettings(
         fallback_zone=settings.timezone,
@@ -106,6 +109,9 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     home = HomePublisher(
         HomeService(db, directory, settings.timezone, delays), clients, background, clock
     )
+    workspaces = Workspaces(db, store, settings.uninstall_grace)
+    if store is not None:
+        store.on_install = lambda team_id: workspaces.installed(team_id, clock())
     return Services(
         settings=settings,
         db=db,
@@ -123,7 +129,8 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         kpis=KpiService(db, directory, alerts, settings.timezone),
         tokens=ApiTokens(db),
         transfer=Transfer(db),
-        workspaces=Workspaces(db, store),
+        workspaces=workspaces,
         home=home,
+        retention=Retention(db, settings.measurement_retention),
         clock=clock,
     )

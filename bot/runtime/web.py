@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.api.routes import add_routes
 from bot.runtime.services import Services
+from bot.runtime.slack_gate import Refusal, SlackGate
+from storage.repositories.fleet import first_signature
 
 log = logging.getLogger(__name__)
 
 SERVICES_KEY = web.AppKey("services", Services)
 BOLT_KEY = web.AppKey("bolt", AsyncApp)
+GATE_KEY = web.AppKey("slack_gate", SlackGate)
+# The largest body any route reads (a batch of 10,000 measurements is ~0.5 MB).
+MAX_BODY = 8 * 1024 * 1024
 
 
 def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
-    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY)
     app[SERVICES_KEY] = services
     app[BOLT_KEY] = bolt
+
+    async def first_use(signature: str, signed_at: datetime) -> bool:
+        async with services.db.session() as session:
+            return await first_signature(session, signature, signed_at)
+
+    app[GATE_KEY] = SlackGate(services.settings.slack_signing_secret, first_use)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/slack/install", slack_oauth)
     app.router.add_get("/slack/oauth_redirect", slack_oauth)
@@ -31,10 +47,15 @@ def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
 
 
 async def slack_events(request: web.Request) -> web.Response:
-    """Events, slash commands and interactivity: Bolt verifies the signature first."""
-    bolt = request.app[BOLT_KEY]
-    response = await bolt.async_dispatch(await to_bolt_request(request))
-    request.app[SERVICES_KEY].metrics.slack_requests.labels(str(response.status)).inc()
+    """Events, slash commands and interactivity: signed, bounded and well-formed (see
+    `bot.runtime.slack_gate`) before Bolt parses a byte of it."""
+    services = request.app[SERVICES_KEY]
+    admitted = await request.app[GATE_KEY].admit(request, time.time())
+    if isinstance(admitted, Refusal):
+        services.metrics.slack_requests.labels(str(admitted.status)).inc()
+        return admitted.response()
+    response = await request.app[BOLT_KEY].async_dispatch(admitted)
+    services.metrics.slack_requests.labels(str(response.status)).inc()
     return await to_aiohttp_response(response)
 
 
@@ -67,3 +88,41 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         body=services.metrics.render(), headers={"Content-Type": services.metrics.content_type}
     )
+
+
+# The server itself ------------------------------------------------------------------------
+
+
+class _QuietRequestHandler(RequestHandler):
+    """aiohttp answers a request it cannot parse (a header over 8 KB, say) with the
+    parser's message, which quotes the offending bytes — an `Authorization` header's
+    token among them. Answer with the status alone."""
+
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status != 500:
+            message = f"{status} {HTTPStatus(status).phrase}"
+        return super().handle_error(request, status, exc, message)
+
+
+class _QuietServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _QuietRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class QuietAppRunner(web.AppRunner):
+    """`web.AppRunner` whose connections never echo a malformed request back."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _QuietServer  # same state; only the handler it makes differs
+        return server
+
+
+def make_runner(app: web.Application, **kwargs: Any) -> web.AppRunner:
+    return QuietAppRunner(app, **kwargs)

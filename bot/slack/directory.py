@@ -43,6 +43,8 @@ class Directory(Protocol):
 
     async def members(self, team_id: str) -> list[Member]: ...
 
+    async def in_channel(self, team_id: str, channel_id: str, user_id: str) -> bool: ...
+
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 
@@ -84,6 +86,25 @@ class SlackDirectory:
                 if not user.get("deleted") and not user.get("is_bot"):
                     members.append(member_from(user))
         return members
+
+    async def in_channel(self, team_id: str, channel_id: str, user_id: str) -> bool:
+        """Whether the user is a member of the channel (`conversations.members`, paged
+        until found); a channel okrbot cannot read has no members it can vouch for."""
+        client = await self._client_for(team_id)
+        try:
+            async for page in await client.conversations_members(channel=channel_id, limit=1000):
+                if user_id in page.get("members", []):
+                    return True
+        except SlackApiError as exc:
+            log.warning(
+                "cannot list channel members",
+                extra={
+                    "team_id": team_id,
+                    "channel": channel_id,
+                    "error": exc.response.get("error"),
+                },
+            )
+        return False
 
     async def resolve_user(self, team_id: str, ref: UserRef) -> str:
         client = await self._client_for(team_id)

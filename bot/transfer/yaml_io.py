@@ -46,19 +46,43 @@ class Node:
     written: str = ""  # a scalar's text as written in the file
 
 
-def _to_nodes(node: yaml.Node, path: str, loader: yaml.SafeLoader) -> Node:
+# A document okrbot writes has a few levels, and fewer values than characters; aliases
+# can make a short file expand exponentially ("billion laughs"), so both are capped.
+MAX_DEPTH = 32
+
+
+@dataclass
+class _Budget:
+    limit: int
+    values: int = 0
+
+
+def _to_nodes(
+    node: yaml.Node, path: str, loader: yaml.SafeLoader, budget: _Budget, depth: int = 0
+) -> Node:
     line = node.start_mark.line + 1
+    budget.values += 1
+    if budget.values > budget.limit:
+        raise UserError(
+            f"line {line}: aliases expand to more values than the file could hold "
+            f"({budget.limit:,}); write the values out instead"
+        )
+    if depth > MAX_DEPTH:
+        raise UserError(f"line {line}: nested more than {MAX_DEPTH} levels deep")
     if isinstance(node, yaml.MappingNode):
         mapping: dict[str, Node] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in mapping:
                 raise UserError(f"line {key_node.start_mark.line + 1}: `{path}{key}` given twice")
-            mapping[key] = _to_nodes(value_node, f"{path}{key}.", loader)
+            mapping[key] = _to_nodes(value_node, f"{path}{key}.", loader, budget, depth + 1)
         return Node(mapping, line, path.rstrip("."))
     if isinstance(node, yaml.SequenceNode):
         base = path.rstrip(".")
-        items = [_to_nodes(item, f"{base}[{i}].", loader) for i, item in enumerate(node.value)]
+        items = [
+            _to_nodes(item, f"{base}[{i}].", loader, budget, depth + 1)
+            for i, item in enumerate(node.value)
+        ]
         return Node(items, line, base)
     try:
         value = loader.construct_object(node)  # type: ignore[no-untyped-call]
@@ -72,18 +96,35 @@ def _error(node: Node, message: str) -> UserError:
     return UserError(f"line {node.line}: `{node.path}` {message}")
 
 
+def _check_depth(text: str) -> None:
+    """Refuse deep nesting before composing: PyYAML's composer recurses once per level,
+    while its event parser (used here) does not."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise UserError(f"line {line}: nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def load_document(text: str, source: str = "YAML") -> Node:
     """Parse YAML into located nodes; syntax errors name their line."""
     try:
+        _check_depth(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise UserError(f"{source}: {where}not valid YAML ({problem})") from None
+    except RecursionError:  # PyYAML's parser recurses once per nesting level
+        raise UserError(f"{source}: nested more than {MAX_DEPTH} levels deep") from None
     if root is None:
         return Node({}, 1, "")
-    document = _to_nodes(root, "", yaml.SafeLoader(""))
+    document = _to_nodes(root, "", yaml.SafeLoader(""), _Budget(limit=len(text) + 1000))
     if not isinstance(document.value, dict):
         raise UserError(f"{source}: the file must be a mapping with objectives, kpis, schedule")
     return document

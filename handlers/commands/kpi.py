@@ -47,9 +47,7 @@ async def execute(
             return {"response_type": "ephemeral", **message.as_kwargs()}
         case cmd.KpiRecord():
             at = command.at or now
-            await kpis.ingest(
-                actor.team_id, command.key, [Point(at, command.value)], "command", now
-            )
+            await kpis.record(actor, command.key, Point(at, command.value), now)
             summary = await kpis.summary(actor.team_id, command.key)
             text = render_kpi_recorded(summary, command.value, at)
         case _:

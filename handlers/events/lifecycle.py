@@ -11,11 +11,11 @@ from handlers.deps import Deps
 
 def register(app: AsyncApp, deps: Deps) -> None:
     async def on_uninstalled(body: dict[str, Any]) -> None:
-        await deps.workspaces.uninstall(body["team_id"])
+        await deps.workspaces.uninstall(body["team_id"], deps.clock())
 
     async def on_tokens_revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tokens", {}).get("bot"):
-            await deps.workspaces.uninstall(body["team_id"])
+            await deps.workspaces.uninstall(body["team_id"], deps.clock())
 
     app.event("app_uninstalled")(on_uninstalled)
     app.event("tokens_revoked")(on_tokens_revoked)

@@ -5,10 +5,24 @@ Everything else goes through a team-bound repository.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import MetaData, Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ApiToken, Workspace
+from storage.models import (
+    ApiToken,
+    Measurement,
+    OutboxMessage,
+    ProcessedEvent,
+    RequestSignature,
+    Workspace,
+)
+from storage.repositories.base import insert_ignore
+
+FINISHED_OUTBOX_STATES = ("sent", "cancelled", "expired", "failed")
 
 
 async def installed_team_ids(session: AsyncSession) -> list[str]:
@@ -32,3 +46,94 @@ async def team_for_token_hash(session: AsyncSession, token_hash: str) -> str | N
         )
     )
     return team_id
+
+
+# Slack requests: a signature is not bound to a workspace until its body is trusted ------
+
+
+async def first_signature(session: AsyncSession, signature: str, signed_at: datetime) -> bool:
+    """Remember an admitted request's signature; False when it was seen before (a replay)."""
+    return await insert_ignore(
+        session, RequestSignature, {"signature": signature, "signed_at": signed_at}, ["signature"]
+    )
+
+
+# Retention: the same age limit for every workspace, so one sweep each ----------------------
+
+
+async def _delete(session: AsyncSession, statement: Any) -> int:
+    result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune_signatures(session: AsyncSession, before: datetime) -> int:
+    """Signatures whose timestamp is past Slack's window can no longer be replayed."""
+    return await _delete(
+        session, delete(RequestSignature).where(RequestSignature.signed_at < before)
+    )
+
+
+async def prune_processed_events(session: AsyncSession, before: datetime) -> int:
+    """Event ids older than Slack's retries (which stop after minutes)."""
+    return await _delete(session, delete(ProcessedEvent).where(ProcessedEvent.received_at < before))
+
+
+async def prune_finished_outbox(session: AsyncSession, before: datetime) -> int:
+    """Outbox rows that are done with (sent, cancelled, expired, failed) and old."""
+    return await _delete(
+        session,
+        delete(OutboxMessage).where(
+            OutboxMessage.state.in_(FINISHED_OUTBOX_STATES), OutboxMessage.created_at < before
+        ),
+    )
+
+
+async def prune_measurements(session: AsyncSession, before: datetime) -> int:
+    """KPI measurements older than the operator's retention."""
+    return await _delete(session, delete(Measurement).where(Measurement.at < before))
+
+
+# Uninstalled workspaces ---------------------------------------------------------------------
+
+
+async def uninstalled_before(session: AsyncSession, cutoff: datetime) -> list[str]:
+    """Workspaces uninstalled (and not reinstalled) since before `cutoff`: due for erasing."""
+    rows = await session.scalars(
+        select(Workspace.team_id)
+        .where(Workspace.installed.is_(False), Workspace.uninstalled_at < cutoff)
+        .order_by(Workspace.team_id)
+    )
+    return list(rows.all())
+
+
+# slack_sdk's OAuth tables ----------------------------------------------------------------
+
+SLACK_TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+
+
+def _oauth_tables() -> list[Table]:
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+
+    metadata = MetaData()
+    return [
+        SQLAlchemyInstallationStore.build_installations_table(metadata, "slack_installations"),
+        SQLAlchemyInstallationStore.build_bots_table(metadata, "slack_bots"),
+    ]
+
+
+async def rewrite_slack_tokens(
+    session: AsyncSession, change: Callable[[str | None], str | None]
+) -> int:
+    """Pass every stored Slack token through `change` (re-encryption after a key
+    rotation: every install of every workspace); returns how many rows changed."""
+    changed_rows = 0
+    for table in _oauth_tables():
+        columns = [table.c[name] for name in SLACK_TOKEN_COLUMNS if name in table.c]
+        rows = await session.execute(select(table.c.id, *columns))
+        for row in rows.mappings():
+            values = {c.name: change(row[c.name]) for c in columns}
+            changed = {name: value for name, value in values.items() if value != row[name]}
+            if changed:
+                await session.execute(update(table).where(table.c.id == row["id"]).values(changed))
+                changed_rows += 1
+    return changed_rows

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.models import KeyResult, ProcessedEvent, SlackUser, Workspace
@@ -56,10 +56,39 @@ class WorkspaceRepository(TeamRepository):
             )
         )
 
-    async def set_installed(self, installed: bool) -> None:
+    async def mark_uninstalled(self, now: datetime) -> None:
+        """Stop acting here; the grace period before erasing starts `now`."""
         await self.session.execute(
-            update(Workspace).where(Workspace.team_id == self.team_id).values(installed=installed)
+            update(Workspace)
+            .where(Workspace.team_id == self.team_id)
+            .values(installed=False, uninstalled_at=now)
         )
+
+    async def mark_installed(self) -> bool:
+        """Act here again (a reinstall); True when the workspace was uninstalled."""
+        result = await self.session.execute(
+            update(Workspace)
+            .where(Workspace.team_id == self.team_id, Workspace.installed.is_(False))
+            .values(installed=True, uninstalled_at=None)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def erase_if_uninstalled_before(self, cutoff: datetime) -> bool:
+        """Delete the workspace and, through the foreign keys, every row it owns, when it
+        is still uninstalled since before `cutoff` (a reinstall meanwhile keeps it)."""
+        result = await self.session.execute(
+            delete(Workspace).where(
+                Workspace.team_id == self.team_id,
+                Workspace.installed.is_(False),
+                Workspace.uninstalled_at < cutoff,
+            )
+        )
+        if not getattr(result, "rowcount", 0):
+            return False
+        await self.session.execute(
+            delete(ProcessedEvent).where(ProcessedEvent.team_id == self.team_id)
+        )
+        return True
 
     # Numbering -------------------------------------------------------------
 

@@ -151,7 +151,7 @@ async def test_users_tokens_events_and_the_cross_team_queries(db: Database) -> N
         assert await store.workspace.first_delivery("Ev1", NOW) is True
         assert await store.workspace.first_delivery("Ev1", NOW) is False
         assert await store.tokens.revoke_all(NOW) == 1
-        await store.workspace.set_installed(False)
+        await store.workspace.mark_uninstalled(NOW)
     async with db.session() as session:
         assert await known_team_ids(session) == ["T1", "T2"]
         assert await installed_team_ids(session) == ["T2"]

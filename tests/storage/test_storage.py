@@ -289,7 +289,7 @@ async def test_every_repository_query_is_scoped_to_its_team(db: Database) -> Non
 
         # Writes through T1's repository leave T2 alone.
         await repo.prompts.set_schedule(4, "08:00", NOW)
-        await repo.workspace.set_installed(False)
+        await repo.workspace.mark_uninstalled(NOW)
 
     async with db.session() as session:
         t2_repo = TeamStore(session, "T2")

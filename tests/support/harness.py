@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,9 +20,9 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.runtime.bolt import create_app
-from bot.runtime.config import load_settings
+from bot.runtime.config import Settings, load_settings
 from bot.runtime.services import Services, build_services
-from bot.runtime.web import create_web_app
+from bot.runtime.web import create_web_app, make_runner
 from storage.db import Database
 from storage.models import Base
 from tests.support.slack_emulator import SlackEmulator
@@ -90,8 +92,11 @@ class FakeClock:
         return self.now
 
 
-def make_services(database_url: str, slack: SlackEmulator, clock: FakeClock) -> Services:
-    settings = load_settings(
+def make_services(
+    database_url: str, slack: SlackEmulator, clock: FakeClock, **overrides: object
+) -> Services:
+    """The test bot's services; `overrides` replace settings (e.g. the alert edit interval)."""
+    defaults: dict[str, object] = dict(
         slack_bot_token="xoxb-test",
         slack_signing_secret=SIGNING_SECRET,
         slack_app_token=None,
@@ -105,6 +110,7 @@ def make_services(database_url: str, slack: SlackEmulator, clock: FakeClock) -> 
         # Edits of one alert are coalesced; tests that are not about it need not wait.
         okrbot_alert_edit_seconds=0.2,
     )
+    settings = load_settings(**{**defaults, **overrides})
     return build_services(settings, clock=clock)
 
 
@@ -175,9 +181,41 @@ class Bot:
         return CommandResult(ack, {k: v for k, v in reply.items() if not k.startswith("_")})
 
 
+@asynccontextmanager
+async def running_bot(
+    database_url: str, slack: SlackEmulator, clock: FakeClock, **overrides: object
+) -> AsyncIterator[Bot]:
+    """The bot on a clean database, serving until the block ends (`overrides` as in
+    `make_services`)."""
+    services = make_services(database_url, slack, clock, **overrides)
+    await wipe(services.db)
+    harness, runner = await start_bot(services, slack, clock)
+    try:
+        yield harness
+    finally:
+        await runner.cleanup()
+        await services.close()
+
+
+def oauth_settings(database_url: str, slack: SlackEmulator, **overrides: object) -> Settings:
+    """Settings for OAuth installs in many workspaces (no single bot token)."""
+    return load_settings(
+        **{
+            "slack_bot_token": None,
+            "slack_signing_secret": SIGNING_SECRET,
+            "slack_app_token": None,
+            "slack_client_id": "111.222",
+            "slack_client_secret": "shh",
+            "slack_api_url": slack.base_url,
+            "database_url": database_url,
+            **overrides,
+        }
+    )
+
+
 async def start_bot(services: Services, slack: SlackEmulator, clock: FakeClock) -> tuple[Bot, Any]:
     bolt = create_app(services)
-    runner = web.AppRunner(create_web_app(services, bolt))
+    runner = make_runner(create_web_app(services, bolt))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

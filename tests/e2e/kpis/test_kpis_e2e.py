@@ -184,6 +184,7 @@ async def test_alert_lifecycle_static_bounds(bot: Bot) -> None:
 
     async def record(value: float, minutes: int) -> CommandResult:
         at = (T0 + timedelta(minutes=minutes)).isoformat()
+        bot.clock.now = T0 + timedelta(minutes=minutes)  # values from the future are refused
         result = await bot.command(f"record signup_rate {value} at {at}", command="/kpi")
         await bot.services.drain()  # the reply does not wait for the alert's post
         return result
@@ -251,6 +252,7 @@ async def test_snooze_ends_with_a_reminder_then_acknowledge_stops_them(bot: Bot)
     assert still_open(bot) == 1  # then the usual 24-hour interval
     await tick(bot.services, T0 + timedelta(hours=25, minutes=10))
     assert still_open(bot) == 2
+    bot.slack.add_channel("C2", "growth", members=["U1", "U2"])  # who watches #growth
     await bot.sender.action(
         "alert_ack", str(alert.id), channel_id="C2", message_ts=post["ts"], user_id="U2"
     )
@@ -429,7 +431,7 @@ async def test_an_alert_pings_its_owner_and_names_the_key_results_it_affects(bot
     await bot.command('objective add "Grow"')
     await bot.command('kr add O-1 "Signups per day" from 10 to 50 follows signups')
     bot.clock.now = T0
-    await bot.command("record signups 3", command="/kpi")
+    await bot.command("record signups 3", command="/kpi", user="U2")  # its owner
     await bot.services.drain()
     [post] = posts(bot)
     body = json.dumps(post["blocks"], ensure_ascii=False)

@@ -15,10 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.runtime.config import load_settings
 from bot.runtime.services import build_services
 from storage.models import Workspace
-from tests.support.harness import SIGNING_SECRET, Bot, FakeClock, start_bot, wipe
+from tests.support.harness import SIGNING_SECRET, Bot, FakeClock, oauth_settings, start_bot, wipe
 from tests.support.slack_emulator import SlackEmulator
 from tests.support.slack_requests import SlackRequestSender
 
@@ -67,16 +66,7 @@ async def test_uninstall_stops_scheduled_work(bot: Bot) -> None:
 async def test_oauth_install_redirects_to_slack(
     database_url: str, slack: SlackEmulator, clock: FakeClock
 ) -> None:
-    settings = load_settings(
-        slack_bot_token=None,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_app_token=None,
-        slack_client_id="111.222",
-        slack_client_secret="shh",
-        slack_api_url=slack.base_url,
-        database_url=database_url,
-    )
-    services = build_services(settings, clock=clock)
+    services = build_services(oauth_settings(database_url, slack), clock=clock)
     await wipe(services.db)
     bot, runner = await start_bot(services, slack, clock)
     try:
@@ -156,11 +146,13 @@ async def test_run_without_database_access_is_a_clear_error(tmp_path: Path) -> N
 async def test_a_failing_button_is_logged_and_the_person_gets_an_apology(
     bot: Bot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # A snooze button whose value is not `<alert id>:<seconds>` makes the listener raise.
+    # The snooze listener fails after acknowledging (a bug, or a database that went away).
+    async def broken_snooze(*args: object) -> None:
+        raise RuntimeError("the snooze broke")
+
+    bot.services.alerts.snooze = broken_snooze  # type: ignore[method-assign]
     caplog.set_level(logging.ERROR, logger="handlers.listening")
-    response = await bot.sender.action(
-        "alert_snooze:3600", "not-an-alert", channel_id="C2", user_id="U2"
-    )
+    response = await bot.sender.action("alert_snooze:3600", "1:3600", channel_id="C2", user_id="U2")
     assert response.status == 200
     await bot.slack.wait_until(lambda: bool(bot.slack.ephemeral_messages))
     [apology] = bot.slack.ephemeral_messages
