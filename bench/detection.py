@@ -59,7 +59,7 @@ and points per second in process. `--results OUT` writes each file's
 `timestamp,value,score,alert` output as `OUT/<category>/<name>.csv`, so the corpus's
 own checker can rescore them (`python score.py --results OUT`); `--river` scores a
 library alternative (river's GaussianScorer + QuantileFilter, same episode rule) the
-same way, when river is installed (`pip install river`).
+same way, when river is installed (`.venv/bin/pip install -e ".[bench]"`).
 """
 
 from __future__ import annotations

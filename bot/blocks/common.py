@@ -7,6 +7,7 @@ here, so a title or a KPI name can never inject a mention or a link.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.errors import UserError
@@ -33,6 +34,7 @@ __all__ = [
     "render_done",
     "render_error",
     "section",
+    "slack_time",
     "value_with_unit",
     "number",
     "person",
@@ -46,6 +48,14 @@ HEADER_LIMIT = 150
 def escape(text: str) -> str:
     """Escape user text for mrkdwn so it cannot inject mentions, links or formatting codes."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_time(at: datetime, now: datetime) -> str:
+    """A moment as Slack shows it in each reader's own time zone: the time alone
+    within the last 20 hours, else the day and the time; UTC where a client cannot."""
+    token = "{time}" if now - at < timedelta(hours=20) else "{date_short_pretty} {time}"
+    fallback = f"{at:%H:%M} UTC" if token == "{time}" else f"{at:%b} {at.day} {at:%H:%M} UTC"
+    return f"<!date^{int(at.timestamp())}^{token}|{fallback}>"
 
 
 def clip(text: str, limit: int) -> str:

@@ -15,8 +15,10 @@ from bot.blocks.common import (
     header,
     pack_lines,
     section,
+    slack_time,
     value_with_unit,
 )
+from bot.core.kpi_health import KpiHealth
 from bot.core.numbers import describe_range
 from bot.core.times import format_duration
 
@@ -27,6 +29,26 @@ STATE_EMOJI = {
     "snoozed": ":zzz:",
     "no_data": ":mailbox_with_no_mail:",
 }
+
+
+def kpi_health_line(kpis: list[KpiHealth], now: datetime | None = None) -> str:
+    """One line: "KPIs: `signup_rate` ok · `api_latency` alert since 13:00" (empty for
+    an objective whose key results follow no KPI)."""
+    if not kpis:
+        return ""
+    parts = []
+    for kpi in kpis:
+        key = f"`{escape(kpi.key)}`"
+        since = slack_time(kpi.since, now or kpi.since) if kpi.since else ""
+        if kpi.state == "alert" and since:
+            parts.append(f":rotating_light: {key} alert since {since}")
+        elif kpi.state == "no_data" and since:
+            parts.append(f":mailbox_with_no_mail: {key} no data since {since}")
+        elif kpi.state == "waiting":
+            parts.append(f"{key} waiting for data")
+        else:
+            parts.append(f"{key} ok")
+    return "KPIs: " + " · ".join(parts)
 
 
 def _value(value: float | None, unit: str | None) -> str:

@@ -29,6 +29,8 @@ from bot.blocks.common import (
     section,
     value_with_unit,
 )
+from bot.blocks.kpis import kpi_health_line
+from bot.core.kpi_health import KpiHealth
 from bot.core.progress import STATUSES, objective_progress
 
 FULL_MODE_MAX_OBJECTIVES = 12
@@ -86,6 +88,8 @@ class ObjectiveView:
     progress: float
     parent_number: int | None
     key_results: list[KeyResultView]
+    # The KPIs its key results follow, with their health (one line under the heading).
+    kpis: list[KpiHealth] = field(default_factory=list)
 
     @property
     def at_risk(self) -> int:
@@ -111,6 +115,7 @@ class StatusReport:
     objectives: list[ObjectiveView]
     # Display names of the people shown, where known (cached from Slack).
     names: dict[str, str] = field(default_factory=dict)
+    at: datetime | None = None  # when it was made (says "since 13:00" or "since Nov 28 …")
 
     @property
     def detail(self) -> bool:
@@ -158,14 +163,18 @@ def key_result_line(kr: KeyResultView, names: dict[str, str] | None = None) -> s
     return line
 
 
-def objective_heading(objective: ObjectiveView, names: dict[str, str] | None = None) -> str:
+def objective_heading(
+    objective: ObjectiveView, names: dict[str, str] | None = None, now: datetime | None = None
+) -> str:
     parent = f" · under O-{objective.parent_number}" if objective.parent_number else ""
     done = "" if objective.status == "active" else f" · _{objective.status}_"
-    return (
+    heading = (
         f"*O-{objective.number} {escape(objective.title)}*{done}\n"
         f"`{progress_bar(objective.progress)}` *{percent(objective.progress)}* · "
         f"{person(objective.owner_id, names)} · {objective.cycle}{parent}"
     )
+    health = kpi_health_line(objective.kpis, now)
+    return f"{heading}\n{health}" if health else heading
 
 
 def _summary_line(report: StatusReport) -> str:
@@ -185,6 +194,9 @@ def _summary_line(report: StatusReport) -> str:
         parts.append(f"{behind} behind pace")
     if stale:
         parts.append(f"{stale} without a check-in last period")
+    alerting = {k.key for o in objectives for k in o.kpis if k.state in {"alert", "no_data"}}
+    if alerting:
+        parts.append(f"{len(alerting)} KPI{'s' if len(alerting) != 1 else ''} in alert")
     return " · ".join(parts)
 
 
@@ -229,7 +241,7 @@ def render_status(report: StatusReport) -> Message:
     blocks: list[Block] = [header(title), context(summary_line)]
     if len(report.objectives) <= FULL_MODE_MAX_OBJECTIVES:
         for objective in report.objectives:
-            blocks.append(section(objective_heading(objective, report.names)))
+            blocks.append(section(objective_heading(objective, report.names, report.at)))
             blocks.extend(_key_result_sections(objective, budget=2, names=report.names))
             blocks.append({"type": "divider"})
         blocks.pop()
@@ -266,6 +278,9 @@ def _compact_line(objective: ObjectiveView, names: dict[str, str] | None = None)
         extras.append(f":large_yellow_circle: {objective.at_risk} at risk")
     if objective.behind:
         extras.append(f":warning: {objective.behind} behind pace")
+    alerting = sum(1 for kpi in objective.kpis if kpi.state in {"alert", "no_data"})
+    if alerting:
+        extras.append(f":rotating_light: {alerting} KPI{'s' if alerting != 1 else ''} in alert")
     return (
         f"`{progress_bar(objective.progress)}` {percent(objective.progress)} "
         f"*O-{objective.number}* {escape(clip(objective.title, 80))} · "
@@ -293,7 +308,7 @@ def _compact_blocks(report: StatusReport, head: list[Block]) -> list[Block]:
 def _render_detail(objective: ObjectiveView, report: StatusReport) -> Message:
     blocks: list[Block] = [
         header(f"O-{objective.number} · {objective.title}"),
-        section(objective_heading(objective, report.names)),
+        section(objective_heading(objective, report.names, report.at)),
     ]
     if objective.channel_id:
         blocks.append(context(f"Reports to <#{objective.channel_id}>"))

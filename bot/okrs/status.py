@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.blocks.status import CheckInView, KeyResultView, ObjectiveView, Scope, StatusReport
 from bot.core.errors import NotFound
+from bot.core.kpi_health import KpiHealth, followed, health_by_kpi
 from bot.core.progress import (
     Measure,
     behind_pace,
@@ -92,6 +93,8 @@ class StatusService:
             if resolved_user:
                 people.add(resolved_user)
             names = await store.workspace.display_names(people)
+            followed_ids = [kr.kpi_id for kr in key_results if kr.kpi_id is not None]
+            health = health_by_kpi(await store.kpis.health_rows(followed_ids))
             cutoffs = stale_before.values()
             skipped = await store.prompts.skipped_by(
                 min(cutoffs, default=now) - timedelta(days=1),
@@ -100,9 +103,10 @@ class StatusService:
         return StatusReport(
             scope=covered,
             objectives=assemble(
-                objectives, key_results, recent, parents, now, stale_before, skipped
+                objectives, key_results, recent, parents, now, stale_before, skipped, health
             ),
             names=names,
+            at=now,
         )
 
 
@@ -114,12 +118,18 @@ def assemble(
     now: datetime,
     stale_before: datetime | dict[str | None, datetime],
     skipped: set[str] | frozenset[str] = frozenset(),
+    kpi_health: dict[int, KpiHealth] | None = None,
 ) -> list[ObjectiveView]:
     """Join the loaded rows into views: pure, so it is tested without a database.
 
     `stale_before` is one cut-off, or one per objective channel; owners in
-    `skipped` were out for the period and are not flagged stale.
+    `skipped` were out for the period and are not flagged stale; `kpi_health`
+    is the health of the KPIs the key results follow, by KPI id.
     """
+    health = kpi_health or {}
+    kpi_ids: dict[int, list[int | None]] = {}
+    for kr in key_results:
+        kpi_ids.setdefault(kr.objective_id, []).append(kr.kpi_id)
     by_key_result: dict[int, list[CheckIn]] = {}
     for check_in in recent:
         by_key_result.setdefault(check_in.key_result_id, []).append(check_in)
@@ -151,6 +161,7 @@ def assemble(
                 progress=objective_progress([kr.progress for kr in krs]),
                 parent_number=parent_numbers.get(objective.parent_id or -1),
                 key_results=krs,
+                kpis=followed(kpi_ids.get(objective.id, []), health),
             )
         )
     return views

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 
-from storage.models import Kpi, Measurement
+from storage.models import Alert, Kpi, Measurement
 from storage.repositories.base import TeamRepository, upsert_insert
 
 INSERT_CHUNK = 5_000
@@ -23,6 +23,14 @@ class Point:
     # The normal range this value was judged by, when it was (stored for charts).
     low: float | None = None
     high: float | None = None
+
+
+class HealthRow(NamedTuple):
+    kpi_id: int
+    key: str
+    last_measurement_at: datetime | None
+    alert_kind: str | None
+    alert_opened_at: datetime | None
 
 
 class KpiRepository(TeamRepository):
@@ -48,6 +56,22 @@ class KpiRepository(TeamRepository):
                 select(Kpi).where(Kpi.team_id == self.team_id, Kpi.id.in_(ids))
             )
         )
+
+    async def health_rows(self, kpi_ids: Iterable[int]) -> list[HealthRow]:
+        """Each KPI once per open alert it has (once with no alert when it has none):
+        one query for the health line of any number of objectives."""
+        ids = list(set(kpi_ids))
+        if not ids:
+            return []
+        open_alert = and_(
+            Alert.kpi_id == Kpi.id, Alert.team_id == self.team_id, Alert.resolved_at.is_(None)
+        )
+        rows = await self.session.execute(
+            select(Kpi.id, Kpi.key, Kpi.last_measurement_at, Alert.kind, Alert.opened_at)
+            .outerjoin(Alert, open_alert)
+            .where(Kpi.team_id == self.team_id, Kpi.id.in_(ids))
+        )
+        return [HealthRow(*row) for row in rows]
 
     async def keys_by_id(self, kpi_ids: Iterable[int]) -> dict[int, str]:
         ids = list(set(kpi_ids))
