@@ -48,6 +48,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -81,7 +82,13 @@ from bot.runtime.jobs import tick  # noqa: E402
 from bot.runtime.services import Services, build_services  # noqa: E402
 from bot.slack import outbox  # noqa: E402
 from storage.db import upgrade_async  # noqa: E402
-from storage.models import OutboxMessage, Prompt, Schedule, Workspace  # noqa: E402
+from storage.models import (  # noqa: E402
+    DeliveryLeader,
+    OutboxMessage,
+    Prompt,
+    Schedule,
+    Workspace,
+)
 from tests.support.harness import SIGNING_SECRET, FakeClock  # noqa: E402
 from tests.support.seeding import owner_ids, seed_owners  # noqa: E402
 from tests.support.slack_emulator import SlackEmulator  # noqa: E402
@@ -247,7 +254,16 @@ def _stats(emulator: SlackEmulator, team_id: str, owners: list[str]) -> dict[str
     }
 
 
+def _count(emulator: SlackEmulator, team_id: str) -> tuple[int, float | None]:
+    """Prompts posted so far (cheap: the recorded calls), and when the last one was."""
+    posted = [c.at for c in emulator.calls if c.method == "chat.postMessage" and c.ok]
+    return len(posted), (max(posted) if posted else None)
+
+
 _EMULATOR_COMMANDS: dict[str, Callable[..., Any]] = {
+    "count": _count,
+    "new_response_url": lambda emulator, team_id: emulator.new_response_url(team_id=team_id),
+    "responses": lambda emulator, team_id, url: len(emulator.responses(url)),
     "add_users": _add_users,
     "set_rate": _set_rate,
     "clear_rate": _clear_rate,
@@ -401,12 +417,16 @@ class Result:
     steps: list[Step] = field(default_factory=list)
     autovacuum: str | None = None  # PostgreSQL only
     analyzed: int = 0
+    replicas: int = 1
+    replica_summaries: list[str] = field(default_factory=list)
+    killed_at: float | None = None
+    killed_after: int = 0
 
 
 # ------------------------------------------------------------------ the benchmark
 
 
-def make_bench_services(database_url: str, base_url: str) -> Services:
+def make_bench_services(database_url: str, base_url: str, rate: float) -> Services:
     settings = load_settings(
         slack_bot_token=TOKEN,
         slack_signing_secret=SIGNING_SECRET,
@@ -418,6 +438,7 @@ def make_bench_services(database_url: str, base_url: str) -> Services:
         host="127.0.0.1",
         port=0,
         okrbot_timezone="UTC",
+        okrbot_slack_posts_per_second=rate,
     )
     return build_services(settings, clock=FakeClock(NOW))
 
@@ -474,6 +495,78 @@ async def prompt_count(services: Services, team_id: str) -> int:
             select(func.count()).select_from(Prompt).where(Prompt.team_id == team_id)
         )
         return int(found or 0)
+
+
+def tick_env(args: argparse.Namespace, database_url: str, base_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OKRBOT_"))}
+    env.update(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=base_url,
+        DATABASE_URL=database_url,
+        OKRBOT_TIMEZONE="UTC",
+        OKRBOT_SLACK_POSTS_PER_SECOND=str(args.rate),
+    )
+    return env
+
+
+async def leader_pid(services: Services, team_id: str) -> int | None:
+    async with services.db.session() as session:
+        holder = await session.scalar(
+            select(DeliveryLeader.holder).where(DeliveryLeader.team_id == team_id)
+        )
+    return int(holder.rsplit(":", 1)[-1]) if holder else None
+
+
+async def measure_replicas(
+    args: argparse.Namespace,
+    services: Services,
+    slack: RemoteEmulator,
+    database_url: str,
+    team_id: str,
+    result: Result,
+) -> None:
+    """`--replicas` processes run `okrbot tick --at NOW` at once (three replicas ticking
+    the same minute); with `--kill-after N` the one delivering is SIGKILLed after N
+    prompts, and the others take over."""
+    okrbot = str(Path(sys.executable).with_name("okrbot"))
+    env = tick_env(args, database_url, slack.base_url)
+    result.tick_started = time.monotonic()
+    processes = [
+        await asyncio.create_subprocess_exec(
+            okrbot,
+            "tick",
+            "--at",
+            NOW.isoformat(),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(args.replicas)
+    ]
+    waits = [asyncio.create_task(p.communicate()) for p in processes]
+    if args.kill_after:
+        for _ in range(3000):  # poll the emulator until the fan-out is that far along
+            if slack.call("count")[0] >= args.kill_after:
+                break
+            await asyncio.sleep(0.2)
+        pid = await leader_pid(services, team_id)
+        victim = next((p for p in processes if p.pid == pid), None)
+        if victim is not None:
+            victim.send_signal(signal.SIGKILL)
+            result.killed_at = time.monotonic()
+            result.killed_after = slack.call("count")[0]
+            log(f"killed the delivering tick (pid {pid}) after {result.killed_after} prompts")
+    outputs = await asyncio.gather(*waits)
+    result.wall = time.monotonic() - result.tick_started
+    result.report = {}
+    for index, (process, (_, err)) in enumerate(zip(processes, outputs, strict=True)):
+        text = err.decode(errors="replace")
+        where = Path(tempfile.gettempdir(), f"okrbot-fanout-tick-{index + 1}.log")
+        await asyncio.to_thread(where.write_text, text)
+        summary = text.strip().splitlines()[-1:] or [""]
+        result.replica_summaries.append(f"exit {process.returncode}: {summary[0][:160]}")
+    log(f"{args.replicas} tick processes done in {result.wall:.1f}s")
 
 
 async def measure_fan_out(
@@ -656,7 +749,7 @@ def _pure(function: Callable[..., Any], *args: Any) -> Callable[[], Awaitable[An
 
 async def run(args: argparse.Namespace, database_url: str, backend: str, team_id: str) -> Result:
     zones = ALL_ZONES[: args.zones]
-    result = Result(backend, args.owners, zones, args.rate, args.burst)
+    result = Result(backend, args.owners, zones, args.rate, args.burst, replicas=args.replicas)
     starts = [previous_slot(SLOT, NOW, ZoneInfo(z)) for z in zones]
     result.slot_spread = (min(starts), max(starts))
     assert all(NOW - WEEK < s <= NOW for s in starts), "some zone's period is not open at NOW"
@@ -666,7 +759,7 @@ async def run(args: argparse.Namespace, database_url: str, backend: str, team_id
     await upgrade_async(database_url)
     log("starting the Slack emulator in a child process")
     slack = RemoteEmulator(team_id)
-    services = make_bench_services(database_url, slack.base_url)
+    services = make_bench_services(database_url, slack.base_url, args.rate)
     counter = StatementCounter(services)
     try:
         owners = owner_ids(args.owners)
@@ -680,7 +773,10 @@ async def run(args: argparse.Namespace, database_url: str, backend: str, team_id
         slack.call("reset")
 
         log(f"fan-out tick at {NOW.isoformat()}: all {len(owners):,} owners due")
-        await measure_fan_out(args, services, counter, result)
+        if args.replicas > 1 or args.kill_after:
+            await measure_replicas(args, services, slack, database_url, team_id, result)
+        else:
+            await measure_fan_out(args, services, counter, result)
         result.stats = slack.call("stats", owners)
         last = await catch_up(services, team_id, result)
         if result.catch_up:
@@ -750,7 +846,12 @@ def print_report(r: Result) -> bool:
         done = "after seeding and after the fan-out" if r.analyzed else "never (--no-analyze)"
         print(f"PostgreSQL autovacuum: {r.autovacuum}; ANALYZE run by the benchmark: {done}")
     print()
-    print("Fan-out tick (everyone due):")
+    print(
+        "Fan-out tick (everyone due)"
+        + (f", {r.replicas} `okrbot tick` processes at once:" if r.replicas > 1 else ":")
+    )
+    for summary in r.replica_summaries:
+        line("  a tick process", summary)
     line("wall time", f"{r.wall:.2f} s")
     line("tick report", ", ".join(f"{k}: {v}" for k, v in sorted(r.report.items())))
     line("prompts delivered by the tick", f"{in_tick:,} / {r.owners:,}")
@@ -766,7 +867,18 @@ def print_report(r: Result) -> bool:
     )
     line("busiest second: posts / 429s", f"{busiest_second(posted)} / {busiest_second(limited)}")
     line("chat.postMessage answers by HTTP status", str(s["post_statuses"]))
-    line("429s answered (emulator count)", f"{s['rate_limited']:,}")
+    line(
+        "429s answered (emulator count)",
+        f"{s['rate_limited']:,} = {100 * s['rate_limited'] / max(1, in_tick):.1f} per 100 messages",
+    )
+    if r.killed_at is not None:
+        after = [t for t in posted if t > r.killed_at + 0.2]
+        line("delivering process SIGKILLed after", f"{r.killed_after:,} prompts")
+        if after:
+            line(
+                "successor's first post / last prompt after the kill",
+                f"{after[0] - r.killed_at:.1f} s / {after[-1] - r.killed_at:.1f} s",
+            )
     line("Slack calls by method", str(s["methods"]))
     line("invalid payloads", f"{s['invalid_payloads']} {s['first_invalid'] or ''}".rstrip())
     line(
@@ -870,6 +982,12 @@ def main() -> int:
     where.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL database")
     parser.add_argument(
         "--tracemalloc", action="store_true", help="trace the tick's allocations (~2.5x slower)"
+    )
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="tick in this many processes at once"
+    )
+    parser.add_argument(
+        "--kill-after", type=int, default=0, help="SIGKILL the delivering process after N posts"
     )
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false")
     parser.add_argument(

@@ -38,3 +38,8 @@ class Deps(Protocol):
 
     @property
     def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def database_reachable(self) -> bool:
+        """False right after the database was found unreachable (commands say so at once)."""
+        ...

@@ -7,13 +7,16 @@ async driver here so the rest of the code never thinks about drivers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +28,38 @@ from sqlalchemy.ext.asyncio import (
 from storage.repositories import TeamStore
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT = 2.0  # seconds: a database that does not answer is down, not slow
+RETRY_PAUSE = 0.2  # seconds before the one retry of a dropped connection
+RECHECK_AFTER = 3.0  # seconds a failure to reach the database is believed without trying
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached now (down, restarting, or the connection dropped).
+
+    Whatever the unit of work wrote was rolled back; callers say so and try later."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` means "cannot reach the database", not "the query was wrong"."""
+    if isinstance(error, DatabaseUnavailable | OSError | TimeoutError):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        original = error.orig
+        name = type(original).__name__ if original is not None else ""
+        # asyncpg's "cannot connect now", "admin shutdown", "connection does not exist"…
+        if name in {
+            "CannotConnectNowError",
+            "AdminShutdownError",
+            "ConnectionDoesNotExistError",
+            "ConnectionFailureError",
+        }:
+            return True
+        cause = getattr(original, "__cause__", None)
+        return isinstance(cause, OSError | TimeoutError)
+    return False
 
 
 class DatabaseUrlError(ValueError):
@@ -93,7 +128,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(target, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_pre_ping", True)  # a pooled connection is checked before use
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("timeout", CONNECT_TIMEOUT)
     return create_async_engine(target, **kwargs)
 
 
@@ -104,16 +141,61 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._failed_at: float | None = None  # monotonic time of the last failure to reach it
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    @property
+    def reachable(self) -> bool:
+        """False for a few seconds after the database was found unreachable: callers that
+        must answer fast say so at once instead of waiting for a connection to fail."""
+        return self._failed_at is None or time.monotonic() - self._failed_at > RECHECK_AFTER
+
+    def _seen(self, error: BaseException | None) -> None:
+        if error is None:
+            if self._failed_at is not None:
+                log.warning("database reachable again")
+            self._failed_at = None
+            return
+        if self._failed_at is None:
+            log.warning("database unreachable: %s", type(error).__name__)
+        self._failed_at = time.monotonic()
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A transaction: committed when the block ends, rolled back on error."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        """A transaction: committed when the block ends, rolled back on error.
+
+        The connection is taken first, and a dropped one is retried once; when the
+        database cannot be reached (then, or mid-transaction) `DatabaseUnavailable`
+        is raised, and nothing of the unit of work was written.
+        """
+        async with self._sessions() as session:
+            for attempt in (1, 2):
+                try:
+                    await session.connection()
+                    break
+                except Exception as error:
+                    if not is_unavailable(error):
+                        raise
+                    with contextlib.suppress(Exception):
+                        await session.rollback()
+                    if attempt == 2:
+                        self._seen(error)
+                        raise DatabaseUnavailable(str(error) or type(error).__name__) from error
+                    await asyncio.sleep(RETRY_PAUSE)
+            try:
+                yield session
+                await session.commit()
+            except Exception as error:
+                with contextlib.suppress(Exception):  # a dead connection cannot roll back
+                    await session.rollback()
+                if is_unavailable(error) and not isinstance(error, DatabaseUnavailable):
+                    self._seen(error)
+                    raise DatabaseUnavailable(str(error) or type(error).__name__) from error
+                raise
+            self._seen(None)
 
     @asynccontextmanager
     async def team(self, team_id: str) -> AsyncIterator[TeamStore]:

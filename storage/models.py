@@ -321,8 +321,10 @@ class OutboxMessage(Base):
 
     `dedupe_key` names the message's purpose (e.g. `prompt:42`), so however many
     ticks or replicas decide to send it, one row exists. A sender claims the row
-    with a lease; a claim that outlived its lease has an unknown fate and is
-    reconciled by looking for the row's id in the channel's message metadata.
+    with a short lease it keeps alive by a heartbeat (the database's clock); a claim
+    whose lease ran out has an unknown fate and is reconciled by looking for the
+    row's id in the channel's message metadata. A sender only acts on a row while
+    `claimed_by` still names it (a fencing token checked in every write).
     """
 
     __tablename__ = "outbox"
@@ -340,15 +342,35 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(String(32), nullable=False)  # user (DM) or channel
     ref_id: Mapped[int | None] = mapped_column(Integer)  # the prompt a prompt/reminder is for
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    # When to try next: planned time, or a retry's backoff after a transient failure.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While "sending": the database's clock at the claim or its sender's last heartbeat;
+    # older than the lease means the sender is gone.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # the sender holding it
+    # Posts tried (marked, and committed, just before each call): a row claimed with
+    # attempts > 0 may already be in Slack, so it is reconciled before posting.
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class DeliveryLeader(Base):
+    """The one sender delivering a workspace's outbox now, so the workspace's Slack
+    budget is spent by one process, not one per replica. Held with a lease on the
+    database's clock, renewed by the holder's heartbeat, taken over when it runs out."""
+
+    __tablename__ = "delivery_leaders"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(64), nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class ProcessedEvent(Base):

@@ -56,6 +56,10 @@ def database_url(
         upgrade(url)
         yield url
         return
+    yield from _migrated_postgres(postgres_problem)
+
+
+def _migrated_postgres(postgres_problem: str | None) -> Iterator[str]:
     name = create_postgres_database(postgres_problem)
     url = postgres_url(name)
     try:
@@ -63,6 +67,12 @@ def database_url(
         yield url
     finally:
         drop_postgres_database(name)
+
+
+@pytest.fixture
+def postgresql_url(postgres_problem: str | None) -> Iterator[str]:
+    """A fresh migrated PostgreSQL database for one test (several processes share it)."""
+    yield from _migrated_postgres(postgres_problem)
 
 
 @pytest.fixture

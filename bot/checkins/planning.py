@@ -88,36 +88,26 @@ async def due_prompts(
 ) -> list[DuePrompt]:
     """Owners whose slot has come in their own time zone and who have no prompt for it yet.
 
-    Three queries whatever the team's size; slot arithmetic is done once per
-    (slot, zone) pair, not once per owner.
+    Slot arithmetic is done once per (slot, zone) pair, never per owner; who is due
+    for each pair is answered in SQL (two queries whatever the team's size), so a
+    tick with nothing due costs little however many owners there are.
     """
     if not context.installed:
         return []
-    owners = await store.okrs.owners_by_channel()
-    if not owners:
-        return []
-    zones = await store.workspace.zones()
-    existing = await store.prompts.periods_since(now - WEEK - WEEK)
-    earliest: dict[tuple[str, WeeklySlot], tuple[datetime, datetime]] = {}
-    for owner_id, channel_id, first_created in owners:
-        slot, since = context.schedules.for_channel(channel_id)
-        key = (owner_id, slot)
-        created, effective = earliest.get(key, (first_created, since))
-        earliest[key] = (min(created, first_created), max(effective, since))
-    period_cache: dict[tuple[WeeklySlot, str | None], datetime] = {}
-    due = []
-    for (owner_id, slot), (first_created, since) in earliest.items():
-        zone_name = zones.get(owner_id)
-        cache_key = (slot, zone_name)
-        if cache_key not in period_cache:
-            period_cache[cache_key] = previous_slot(slot, now, zone_named(zone_name, fallback))
-        period_start = period_cache[cache_key]
-        if first_created > period_start or since > period_start:
-            continue  # the slot passed before the key result or the schedule existed
-        if (owner_id, period_start) in existing:
-            continue
-        due.append(DuePrompt(owner_id, slot, period_start))
-    return due
+    schedules = context.schedules
+    slots = {schedules.default} | {slot for slot, _ in schedules.by_channel.values()}
+    names = await store.workspace.zone_names() | {""}
+    periods = [
+        (slot_key(slot), name, previous_slot(slot, now, zone_named(name or None, fallback)))
+        for slot in slots
+        for name in names
+    ]
+    rows = await store.prompts.due(
+        periods,
+        {ch: (slot_key(slot), since) for ch, (slot, since) in schedules.by_channel.items()},
+        (slot_key(schedules.default), schedules.default_since),
+    )
+    return [DuePrompt(owner, parse_slot_key(key), start) for owner, key, start in rows]
 
 
 PROMPT_BATCH = 500

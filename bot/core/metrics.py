@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
@@ -31,6 +31,29 @@ class Metrics:
         self.ticks = Histogram(
             "okrbot_tick_seconds",
             "Time spent in one scheduler tick.",
+            registry=self.registry,
+        )
+
+        self.rate_limited = Counter(
+            "okrbot_slack_rate_limited_total",
+            "Web API calls Slack answered with 429, by method.",
+            ["method"],
+            registry=self.registry,
+        )
+        self.lease_takeovers = Counter(
+            "okrbot_outbox_lease_takeovers_total",
+            "Outbox rows taken over from a sender whose lease had run out (it stopped).",
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "okrbot_outbox_backlog",
+            "Outbox messages due and not yet sent (pending or being sent), by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.outbox_oldest_due = Gauge(
+            "okrbot_outbox_oldest_due_seconds",
+            "Age of the oldest outbox message that is due and not yet sent (0 when none).",
             registry=self.registry,
         )
 

@@ -36,7 +36,7 @@ from bot.kpis.charting import chart_for, upload_chart
 from bot.kpis.detection import Detector, Evaluation
 from bot.slack.clients import SlackClients
 from bot.slack.directory import Directory
-from bot.slack.outbox import LEASE, NotReady, Outbox
+from bot.slack.outbox import LEASE, SENDER_ID, NotReady, Outbox
 from storage.db import Database
 from storage.models import Alert, Kpi, OutboxMessage
 from storage.repositories import TeamStore
@@ -264,7 +264,8 @@ async def _claim(
         return
     await store.session.flush()
     await store.outbox.plan(planned, now)
-    batch.rows = await store.outbox.claim_planned([p.dedupe_key for p in planned], now, LEASE)
+    keys = [p.dedupe_key for p in planned]
+    batch.rows = await store.outbox.claim_planned(keys, now, LEASE, SENDER_ID)
     if batch.rows:
         batch.composer = composer
         await composer.load(store, batch.rows)

@@ -14,6 +14,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStor
 from bot.runtime.services import Services
 from bot.slack.clients import make_client
 from handlers.listening import apologise
+from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,10 @@ def _note_installed(services: Services) -> Any:
         event = body.get("event")
         kind = event.get("type") if isinstance(event, dict) else None
         if context.team_id and kind not in _REMOVAL_EVENTS:
-            await services.workspaces.installed(context.team_id, services.clock())
+            try:
+                await services.workspaces.installed(context.team_id, services.clock())
+            except DatabaseUnavailable:  # noted on a later request; the handler answers now
+                log.warning("install mark skipped: the database is unreachable")
         await next()
         return None
 
@@ -105,8 +109,13 @@ def _deduplicate_events(services: Services) -> Any:
     ) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id:
-            async with services.db.team(str(body.get("team_id") or "")) as store:
-                fresh = await store.workspace.first_delivery(str(event_id), services.clock())
+            try:
+                async with services.db.team(str(body.get("team_id") or "")) as store:
+                    fresh = await store.workspace.first_delivery(str(event_id), services.clock())
+            except DatabaseUnavailable:
+                # Not acknowledged, so Slack retries it (same event_id) once we can store it.
+                log.warning("event deferred: the database is unreachable")
+                return BoltResponse(status=503, body="")
             if not fresh:
                 services.metrics.duplicate_events.inc()
                 log.info("duplicate event ignored", extra={"event_id": event_id})

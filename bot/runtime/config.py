@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     okrbot_uninstall_grace_days: int = Field(default=30, ge=0, le=3650)
     # Days KPI measurements are kept (unset: forever).
     okrbot_measurement_retention_days: int | None = Field(default=None, ge=1, le=36500)
+    # The workspace-wide chat.postMessage budget (Slack's ceiling; 1/s per channel on top).
+    okrbot_slack_posts_per_second: float = Field(default=50.0, gt=0, le=1000)
 
     @field_validator("slack_bot_token")
     @classmethod

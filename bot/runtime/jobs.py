@@ -3,10 +3,15 @@
 Each workspace is worked on alone: its context is loaded once and handed to
 every step, its planning runs in one transaction (a savepoint per step), and a
 failure in one workspace is logged with its team id while the others go on.
+Planning comes first for every workspace, then delivery, a few workspaces at a
+time, so one workspace's long fan-out does not hold the others' planning back.
+The server plans every minute and delivers from a sweep every few seconds
+(`bot.runtime.scheduler`); `tick` does both and waits for the delivery.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -20,9 +25,11 @@ from bot.slack.clients import NoInstallation
 from bot.slack.outbox import Composer
 from storage.models import OutboxMessage
 from storage.repositories import TeamStore
-from storage.repositories.fleet import installed_team_ids
+from storage.repositories.fleet import installed_team_ids, teams_with_due_messages
 
 log = logging.getLogger(__name__)
+
+TEAMS_AT_ONCE = 4  # workspaces delivered concurrently by one tick (each with its own budget)
 
 
 @dataclass
@@ -81,8 +88,8 @@ async def _step(
             report.failed_teams.append(store.team_id)
 
 
-async def tick_team(services: Services, team_id: str, now: datetime, report: TickReport) -> None:
-    """Plan and send what one workspace has due at `now`.
+async def plan_team(services: Services, team_id: str, now: datetime, report: TickReport) -> bool:
+    """Plan what one workspace has due at `now`; False when it is not to be worked on.
 
     Loading the context and planning share one transaction, unless the time-zone
     cache must first be refreshed from Slack (no Slack call runs inside one).
@@ -92,37 +99,77 @@ async def tick_team(services: Services, team_id: str, now: datetime, report: Tic
         async with services.db.team(team_id) as store:
             context = await cycle.context(store)
             if context is None:
-                return
+                return False
             if attempt == "fresh zones" or not context.needs_user_sync(now):
                 await _step(report, store, "check-ins", cycle.plan(store, context, now))
                 await _step(report, store, "alerts", services.alerts.plan(store, now))
-                break
+                return True
         try:
             await cycle.sync_zones(team_id, now)
         except NoInstallation:
             log.warning("no bot token for workspace: skipped", extra={"team_id": team_id})
             report.add({"workspaces without a bot token": 1})
-            return
+            return False
         except Exception:  # Slack is slow or down: plan with the zones we know
             log.exception("time-zone refresh failed", extra={"team_id": team_id})
-    assert context is not None
-    composers = Composers(cycle.composer(context), services.alerts.composer())
-    delivered = await services.outbox.deliver(team_id, now, composers)
+    return True
+
+
+async def deliver_team(
+    services: Services, team_id: str, now: datetime, report: TickReport, *, wait: bool
+) -> None:
+    """Send what one workspace has due (see `Outbox.deliver` for `wait`), isolated: a
+    failure is logged with the team id and the other workspaces go on."""
+    composers = Composers(services.cycle.composer(), services.alerts.composer())
+    try:
+        delivered = await services.outbox.deliver(team_id, now, composers, wait=wait)
+    except Exception:
+        log.exception("delivery failed for a workspace", extra={"team_id": team_id})
+        if team_id not in report.failed_teams:
+            report.failed_teams.append(team_id)
+        return
     report.add(delivered.counts())
 
 
+async def plan(services: Services, now: datetime, report: TickReport) -> list[str]:
+    """Plan every installed workspace's work due at `now`, one workspace at a time;
+    returns the workspaces to deliver for."""
+    async with services.db.session() as session:
+        teams = await installed_team_ids(session)
+    planned = []
+    for team_id in teams:
+        try:
+            if await plan_team(services, team_id, now, report):
+                planned.append(team_id)
+        except Exception:
+            log.exception("tick failed for a workspace", extra={"team_id": team_id})
+            report.failed_teams.append(team_id)
+    return planned
+
+
+async def deliver(
+    services: Services, team_ids: list[str], now: datetime, report: TickReport, *, wait: bool
+) -> None:
+    """Deliver for these workspaces, a few at once, each isolated."""
+    gate = asyncio.Semaphore(TEAMS_AT_ONCE)
+
+    async def one(team_id: str) -> None:
+        async with gate:
+            await deliver_team(services, team_id, now, report, wait=wait)
+
+    await asyncio.gather(*(one(team_id) for team_id in team_ids))
+
+
 async def tick(services: Services, now: datetime) -> TickReport:
-    """Do everything due at `now`; safe to run twice or from two processes at once."""
+    """Do everything due at `now`; safe to run twice or from two processes at once.
+
+    Returns once every due message is settled: sent, or left to another live
+    sender, or back to pending with a later time after failing for a while.
+    """
     report = TickReport(at=now)
     with services.metrics.ticks.time():
-        async with services.db.session() as session:
-            teams = await installed_team_ids(session)
-        for team_id in teams:
-            try:
-                await tick_team(services, team_id, now, report)
-            except Exception:
-                log.exception("tick failed for a workspace", extra={"team_id": team_id})
-                report.failed_teams.append(team_id)
+        teams = await plan(services, now, report)
+        await deliver(services, teams, now, report, wait=True)
         await housekeeping(services, now, report)
     return report
 
@@ -138,3 +185,9 @@ async def housekeeping(services: Services, now: datetime, report: TickReport) ->
         report.add({"workspaces erased": await services.workspaces.erase_expired(now)})
     except Exception:
         log.exception("erasing uninstalled workspaces failed", extra={"job": "tick"})
+
+
+async def sweep(services: Services, now: datetime) -> list[str]:
+    """The server's "who has something to send now" (one query when nothing is due)."""
+    async with services.db.session() as session:
+        return await teams_with_due_messages(session, now, services.outbox.lease)

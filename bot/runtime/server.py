@@ -47,7 +47,7 @@ async def serve(services: Services, stop: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("okrbot shutting down")
-        scheduler.shutdown()
+        await scheduler.shutdown()
         if socket_handler is not None:
             await socket_handler.close_async()  # type: ignore[no-untyped-call]
         await runner.cleanup()

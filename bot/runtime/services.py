@@ -1,8 +1,8 @@
 """The composition root: everything built once from Settings, in start-up order.
 
-settings → storage → Slack clients → outbox → domain services, each given exactly
-what it uses. Nothing here is module-level: tests and CLI commands build their own
-`Services`; no domain code ever receives this container.
+settings → storage → metrics → Slack budget and clients → outbox → domain services,
+each given exactly what it uses. Nothing here is module-level: tests and CLI commands
+build their own `Services`; no domain code ever receives this container.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from bot.slack.clients import SlackClients
 from bot.slack.directory import Directory, SlackDirectory
 from bot.slack.installations import InstallationStore
 from bot.slack.outbox import Outbox
+from bot.slack.pacer import Pacer
 from bot.transfer.yaml_io import Transfer
 from bot.workspaces.lifecycle import Workspaces
 from bot.workspaces.retention import Retention
@@ -61,6 +62,10 @@ class Services:
     clock: Callable[[], datetime] = utc_now
 
     @property
+    def database_reachable(self) -> bool:
+        return self.db.reachable
+
+    @property
     def api(self) -> ApiDeps:
         return ApiDeps(tokens=self.tokens, kpis=self.kpis, clock=self.clock)
 
@@ -82,9 +87,14 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         key = settings.okrbot_secret_key
         cipher = TokenCipher(key.get_secret_value()) if key is not None else None
         store = InstallationStore(settings.slack_client_id, db, cipher)
-    clients = SlackClients(settings.slack_api_url, settings.slack_bot_token, store)
+    metrics = Metrics()
+    pacer = Pacer(
+        settings.okrbot_slack_posts_per_second,
+        on_rate_limited=lambda method: metrics.rate_limited.labels(method).inc(),
+    )
+    clients = SlackClients(settings.slack_api_url, settings.slack_bot_token, store, pacer)
     directory = SlackDirectory(db, clients.for_team)
-    outbox = Outbox(db, clients)
+    outbox = Outbox(db, clients, on_takeover=metrics.lease_takeovers.inc)
     background = Background()
     alerts = AlertService(
         db,
@@ -115,7 +125,7 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
     return Services(
         settings=settings,
         db=db,
-        metrics=Metrics(),
+        metrics=metrics,
         background=background,
         clients=clients,
         directory=directory,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,27 @@ _SIGNATURE = re.compile(r"^v0=([0-9a-f]{64})$")
 
 # Remembers a signature; False when it was seen before (a replayed request).
 FirstUse = Callable[[str, datetime], Awaitable[bool]]
+
+
+class RecentSignatures:
+    """The signatures this process admitted within Slack's window: the replay check
+    that still holds while the database (which all replicas share) is unreachable."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._limit = limit
+
+    def first(self, signature: str, signed_at: float) -> bool:
+        """Remember `signature`; False when this process admitted it before."""
+        oldest = signed_at - SIGNATURE_WINDOW
+        while self._seen and (
+            len(self._seen) >= self._limit or next(iter(self._seen.values())) < oldest
+        ):
+            self._seen.popitem(last=False)
+        if signature in self._seen:
+            return False
+        self._seen[signature] = signed_at
+        return True
 
 
 @dataclass(frozen=True)

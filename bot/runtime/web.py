@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime
@@ -15,8 +16,9 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.api.routes import add_routes
 from bot.runtime.services import Services
-from bot.runtime.slack_gate import Refusal, SlackGate
-from storage.repositories.fleet import first_signature
+from bot.runtime.slack_gate import RecentSignatures, Refusal, SlackGate
+from storage.db import DatabaseUnavailable
+from storage.repositories.fleet import first_signature, outbox_backlog
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ BOLT_KEY = web.AppKey("bolt", AsyncApp)
 GATE_KEY = web.AppKey("slack_gate", SlackGate)
 # The largest body any route reads (a batch of 10,000 measurements is ~0.5 MB).
 MAX_BODY = 8 * 1024 * 1024
+OUTBOX_KINDS = {"prompt", "reminder", "digest", "alert", "alert_resolved", "alert_repeat"}
 
 
 def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
@@ -32,9 +35,17 @@ def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
     app[SERVICES_KEY] = services
     app[BOLT_KEY] = bolt
 
+    recent = RecentSignatures()
+
     async def first_use(signature: str, signed_at: datetime) -> bool:
-        async with services.db.session() as session:
-            return await first_signature(session, signature, signed_at)
+        if not recent.first(signature, signed_at.timestamp()):
+            return False
+        try:
+            async with services.db.session() as session:
+                return await first_signature(session, signature, signed_at)
+        except DatabaseUnavailable:  # admitted: the command says the database is away
+            log.warning("replay check without the database: this process's memory only")
+            return True
 
     app[GATE_KEY] = SlackGate(services.settings.slack_signing_secret, first_use)
     app.router.add_post("/slack/events", slack_events)
@@ -73,10 +84,15 @@ async def slack_oauth(request: web.Request) -> web.Response:
     return await to_aiohttp_response(await flow.handle_callback(bolt_request))
 
 
+HEALTH_TIMEOUT = 2.0  # seconds: a load balancer asks often and must get an answer
+
+
 async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers, else 503 (within HEALTH_TIMEOUT either way)."""
     services = request.app[SERVICES_KEY]
     try:
-        await services.db.ping()
+        async with asyncio.timeout(HEALTH_TIMEOUT):
+            await services.db.ping()
     except Exception as exc:
         log.warning("health check failed: %s", type(exc).__name__)
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)
@@ -84,7 +100,22 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; the outbox gauges are read from the database at each scrape
+    (kept as last seen while it is unreachable)."""
     services = request.app[SERVICES_KEY]
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT), services.db.session() as session:
+            now = services.clock()
+            backlog = await outbox_backlog(session, now)
+        gauge = services.metrics.outbox_backlog
+        for kind in OUTBOX_KINDS | set(backlog.by_kind):
+            gauge.labels(kind).set(backlog.by_kind.get(kind, 0))
+        oldest = backlog.oldest_due_at
+        services.metrics.outbox_oldest_due.set(
+            max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+        )
+    except Exception as exc:
+        log.warning("outbox gauges not refreshed: %s", type(exc).__name__)
     return web.Response(
         body=services.metrics.render(), headers={"Content-Type": services.metrics.content_type}
     )

@@ -567,7 +567,7 @@ class RunningSandbox:
     tasks: list[asyncio.Task[None]]
 
     async def close(self) -> None:
-        self.scheduler.shutdown()
+        await self.scheduler.shutdown()
         for task in self.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

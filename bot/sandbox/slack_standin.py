@@ -322,6 +322,7 @@ class SlackStandIn:
         self.files: dict[str, dict[str, Any]] = {}
         self.ephemeral_messages: list[dict[str, Any]] = []
         self.rate_limited_count = 0
+        self.latency = 0.0  # seconds every Web API call takes before it is answered (slow Slack)
         # Grows with every recorded request or posted message: the sandbox page long-polls it.
         self.version = 0
         # Which trigger opened a modal, so the sandbox shows it to the person who clicked.
@@ -796,6 +797,8 @@ class SlackStandIn:
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if self.latency:
+            await asyncio.sleep(self.latency)
         team_id: str | None = None
         params: Params = {}
         status, headers = 200, dict[str, str]()

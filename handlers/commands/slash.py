@@ -14,6 +14,7 @@ from bot.blocks.common import render_error
 from bot.core.actor import Actor
 from bot.core.errors import UserError
 from handlers.deps import Deps
+from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,9 @@ C = TypeVar("C")
 Execute = Callable[[Deps, Actor, C, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 FAILED = ":x: Something went wrong on our side; nothing was changed. Please try again."
+UNREACHABLE = (
+    ":warning: okrbot can't reach its database, try again in a minute. Nothing was changed."
+)
 
 
 def register_slash_command(
@@ -47,6 +51,9 @@ def register_slash_command(
             await ack(response_type="ephemeral", text=render_error(result))
         elif isinstance(result, help_type):
             await ack(response_type="ephemeral", text=help_text)
+        elif not deps.database_reachable:  # known down: say so now, not after a timeout
+            deps.metrics.commands.labels(name, "unavailable").inc()
+            await ack(response_type="ephemeral", text=UNREACHABLE)
         else:
             await ack()
 
@@ -54,12 +61,19 @@ def register_slash_command(
         result = parsed(command.get("text", ""))
         if isinstance(result, UserError | help_type):
             return
+        if not deps.database_reachable:
+            return  # the ack said so
         actor = Actor(command["team_id"], command["user_id"], command.get("channel_id"))
         try:
             reply = await execute(deps, actor, result, command)
         except UserError as exc:
             deps.metrics.commands.labels(name, "user_error").inc()
             await respond(response_type="ephemeral", text=render_error(exc), replace_original=False)
+            return
+        except DatabaseUnavailable:  # rolled back: nothing half-written
+            deps.metrics.commands.labels(name, "unavailable").inc()
+            log.warning("command while the database is unreachable", extra={"command": name})
+            await respond(response_type="ephemeral", text=UNREACHABLE)
             return
         except Exception:
             deps.metrics.commands.labels(name, "error").inc()

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import func, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import UTCDateTime
 
 
 def upsert_insert(session: AsyncSession, model: Any) -> Any:
     """The backend's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's)."""
     module: Any = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     return module.insert(model)
+
+
+def database_now(session: AsyncSession, minus: timedelta = timedelta(0)) -> Any:
+    """The database's own clock (less `minus`) as SQL: leases measured on it hold
+    whatever the clocks of the processes, or a tick's logical `--at`, say."""
+    seconds = minus.total_seconds()
+    if session.bind.dialect.name == "postgresql":
+        return type_coerce(func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds), UTCDateTime)
+    # SQLite stores datetimes as "YYYY-MM-DD HH:MM:SS.ffffff" text, which sorts as time.
+    return type_coerce(
+        func.strftime("%Y-%m-%d %H:%M:%f000", "now", f"{-seconds:+.3f} seconds"), UTCDateTime
+    )
 
 
 async def insert_ignore(

@@ -6,10 +6,11 @@ Everything else goes through a team-bound repository.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import MetaData, Table, delete, select, update
+from sqlalchemy import MetaData, Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -20,7 +21,7 @@ from storage.models import (
     RequestSignature,
     Workspace,
 )
-from storage.repositories.base import insert_ignore
+from storage.repositories.base import database_now, insert_ignore
 
 FINISHED_OUTBOX_STATES = ("sent", "cancelled", "expired", "failed")
 
@@ -137,3 +138,50 @@ async def rewrite_slack_tokens(
                 await session.execute(update(table).where(table.c.id == row["id"]).values(changed))
                 changed_rows += 1
     return changed_rows
+
+
+async def teams_with_due_messages(
+    session: AsyncSession, now: datetime, lease: timedelta
+) -> list[str]:
+    """The delivery sweep's "who has something to send now": installed workspaces with an
+    outbox row due, or held by a sender whose lease ran out (one indexed query)."""
+    rows = await session.scalars(
+        select(OutboxMessage.team_id)
+        .join(Workspace, Workspace.team_id == OutboxMessage.team_id)
+        .where(
+            Workspace.installed.is_(True),
+            or_(
+                and_(OutboxMessage.state == "pending", OutboxMessage.due_at <= now),
+                and_(
+                    OutboxMessage.state == "sending",
+                    OutboxMessage.claimed_at < database_now(session, lease),
+                ),
+            ),
+        )
+        .distinct()
+    )
+    return sorted(rows.all())
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Outbox rows still to send, across workspaces, for /metrics."""
+
+    by_kind: dict[str, int]
+    oldest_due_at: datetime | None
+
+
+async def outbox_backlog(session: AsyncSession, now: datetime) -> Backlog:
+    """Rows due (pending or being sent) by kind, and the oldest due time among them."""
+    rows = await session.execute(
+        select(OutboxMessage.kind, func.count(), func.min(OutboxMessage.due_at))
+        .where(OutboxMessage.state.in_(("pending", "sending")), OutboxMessage.due_at <= now)
+        .group_by(OutboxMessage.kind)
+    )
+    by_kind: dict[str, int] = {}
+    oldest: datetime | None = None
+    for kind, count, due_at in rows.all():
+        by_kind[kind] = int(count)
+        if due_at is not None and (oldest is None or due_at < oldest):
+            oldest = due_at
+    return Backlog(by_kind, oldest)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
-from storage.models import OutboxMessage
-from storage.repositories.base import TeamRepository, upsert_insert
+from storage.models import DeliveryLeader, OutboxMessage
+from storage.repositories.base import TeamRepository, database_now, upsert_insert
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,12 @@ class Planned:
     ref_id: int | None = None
     channel_id: str | None = None
     expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    rows: list[OutboxMessage]
+    taken_over: int  # of them, rows whose previous sender's lease had run out
 
 
 class OutboxRepository(TeamRepository):
@@ -66,42 +72,55 @@ class OutboxRepository(TeamRepository):
         return set(rows.all())
 
     def _claimable(self, now: datetime, lease: timedelta) -> Any:
+        """Pending and due, or claimed by a sender whose lease ran out (database clock)."""
         return or_(
             and_(OutboxMessage.state == "pending", OutboxMessage.due_at <= now),
-            and_(OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - lease),
+            and_(
+                OutboxMessage.state == "sending",
+                OutboxMessage.claimed_at < database_now(self.session, lease),
+            ),
         )
 
-    async def due_ids(self, kinds: Iterable[str], now: datetime, lease: timedelta) -> list[int]:
-        """Rows to work on: pending and due, or claimed by a sender whose lease ran out."""
-        rows = await self.session.scalars(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.team_id == self.team_id,
-                OutboxMessage.kind.in_(list(kinds)),
-                self._claimable(now, lease),
+    async def claim_due(
+        self, kinds: Iterable[str], now: datetime, lease: timedelta, holder: str, limit: int
+    ) -> Claimed:
+        """Take up to `limit` rows to send now, oldest due first, for this sender.
+
+        On PostgreSQL the rows are picked with FOR UPDATE SKIP LOCKED, so senders
+        claiming at once take different rows instead of queueing on each other.
+        """
+        picked = (
+            await self.session.execute(
+                select(OutboxMessage.id, OutboxMessage.state)
+                .where(
+                    OutboxMessage.team_id == self.team_id,
+                    OutboxMessage.kind.in_(list(kinds)),
+                    self._claimable(now, lease),
+                )
+                .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
-            .order_by(OutboxMessage.due_at, OutboxMessage.id)
-        )
-        return list(rows.all())
+        ).all()
+        if not picked:
+            return Claimed([], 0)
+        rows = await self._claim([row.id for row in picked], now, lease, holder)
+        mine = {row.id for row in rows}
+        return Claimed(rows, sum(1 for row in picked if row.state == "sending" and row.id in mine))
 
-    async def claim(
-        self, row_ids: list[int], now: datetime, lease: timedelta
+    async def _claim(
+        self, row_ids: list[int], now: datetime, lease: timedelta, holder: str
     ) -> list[OutboxMessage]:
-        """Take these rows for this sender in one statement, in the order given; rows
-        another sender holds or finished are not returned."""
-        if not row_ids:
-            return []
+        """Mark these rows "sending" by `holder` with a fresh lease; rows another sender
+        holds or finished meanwhile are not returned."""
         claimed = await self.session.execute(
             update(OutboxMessage)
             .where(
                 OutboxMessage.team_id == self.team_id,
                 OutboxMessage.id.in_(row_ids),
-                or_(
-                    OutboxMessage.state == "pending",
-                    and_(OutboxMessage.state == "sending", OutboxMessage.claimed_at < now - lease),
-                ),
+                self._claimable(now, lease),
             )
-            .values(state="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+            .values(state="sending", claimed_at=database_now(self.session), claimed_by=holder)
             .returning(OutboxMessage)
             .execution_options(synchronize_session=False, populate_existing=True)
         )
@@ -111,7 +130,7 @@ class OutboxRepository(TeamRepository):
         return rows
 
     async def claim_planned(
-        self, dedupe_keys: Sequence[str], now: datetime, lease: timedelta
+        self, dedupe_keys: Sequence[str], now: datetime, lease: timedelta, holder: str
     ) -> list[OutboxMessage]:
         """Claim rows just planned by key (the process that planned them sends them)."""
         if not dedupe_keys:
@@ -125,13 +144,109 @@ class OutboxRepository(TeamRepository):
                 )
             )
         )
-        return await self.claim(sorted(ids), now, lease)
+        return await self._claim(sorted(ids), now, lease, holder) if ids else []
 
-    async def finish(self, row_id: int, **values: Any) -> None:
-        """Record a row's outcome (sent, failed, expired, or back to pending)."""
-        await self.session.execute(
+    def _held(self, row_id: int, holder: str) -> list[Any]:
+        return [
+            OutboxMessage.team_id == self.team_id,
+            OutboxMessage.id == row_id,
+            OutboxMessage.state == "sending",
+            OutboxMessage.claimed_by == holder,
+        ]
+
+    async def heartbeat(self, holder: str) -> set[int]:
+        """Renew the lease of every row `holder` still holds; returns their ids (a row
+        taken over meanwhile names another holder and is not among them)."""
+        renewed = await self.session.scalars(
             update(OutboxMessage)
-            .where(OutboxMessage.team_id == self.team_id, OutboxMessage.id == row_id)
+            .where(
+                OutboxMessage.team_id == self.team_id,
+                OutboxMessage.state == "sending",
+                OutboxMessage.claimed_by == holder,
+            )
+            .values(claimed_at=database_now(self.session))
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        return set(renewed.all())
+
+    async def mark_attempt(self, row_id: int, holder: str) -> bool:
+        """Just before posting: count the attempt and renew the lease, only while
+        `holder` still holds the row (False: it was taken over, do not post)."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(*self._held(row_id, holder))
+            .values(attempts=OutboxMessage.attempts + 1, claimed_at=database_now(self.session))
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def has_work(self, kinds: Iterable[str], now: datetime, lease: timedelta) -> bool:
+        """Anything of these kinds due, or held by some sender (read-only: the idle check)."""
+        found = await self.session.scalar(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.team_id == self.team_id,
+                OutboxMessage.kind.in_(list(kinds)),
+                or_(self._claimable(now, lease), OutboxMessage.state == "sending"),
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    async def in_flight(self, kinds: Iterable[str]) -> int:
+        """Rows of these kinds some sender holds now (alive, or dead until its lease ends)."""
+        found = await self.session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.team_id == self.team_id,
+                OutboxMessage.kind.in_(list(kinds)),
+                OutboxMessage.state == "sending",
+            )
+        )
+        return int(found or 0)
+
+    # Leadership: one delivering sender per workspace --------------------------------
+
+    async def lead(self, holder: str, lease: timedelta) -> bool:
+        """Become (or stay) the workspace's delivering sender unless another holds a
+        live lease; renews the lease when `holder` has it already."""
+        now = database_now(self.session)
+        statement = (
+            upsert_insert(self.session, DeliveryLeader)
+            .values(team_id=self.team_id, holder=holder, heartbeat_at=now)
+            .on_conflict_do_update(
+                index_elements=["team_id"],
+                set_={"holder": holder, "heartbeat_at": now},
+                where=or_(
+                    DeliveryLeader.holder == holder,
+                    DeliveryLeader.heartbeat_at < database_now(self.session, lease),
+                ),
+            )
+            .returning(DeliveryLeader.holder)
+        )
+        return bool((await self.session.scalar(statement)) == holder)
+
+    async def resign(self, holder: str) -> None:
+        await self.session.execute(
+            delete(DeliveryLeader).where(
+                DeliveryLeader.team_id == self.team_id, DeliveryLeader.holder == holder
+            )
+        )
+
+    async def finish(self, row_id: int, holder: str | None = None, **values: Any) -> bool:
+        """Record a row's outcome (sent, failed, expired, or back to pending). Given its
+        `holder`, only while that sender still holds the row; True if recorded."""
+        conditions = (
+            self._held(row_id, holder)
+            if holder is not None
+            else [OutboxMessage.team_id == self.team_id, OutboxMessage.id == row_id]
+        )
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(*conditions)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+        return bool(getattr(result, "rowcount", 0))

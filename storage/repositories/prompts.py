@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import String, and_, case, exists, func, literal, select, union_all, update
 
-from storage.models import Prompt, Schedule
+from storage.models import KeyResult, Objective, Prompt, Schedule, SlackUser, UTCDateTime
 from storage.repositories.base import TeamRepository, upsert_insert
 
 
@@ -113,6 +114,81 @@ class PromptRepository(TeamRepository):
             )
         )
         return {(row.user_id, row.period_start) for row in rows}
+
+    async def due(
+        self,
+        periods: list[tuple[str, str, datetime]],
+        channel_slots: dict[str, tuple[str, datetime]],
+        default_slot: tuple[str, datetime],
+    ) -> list[tuple[str, str, datetime]]:
+        """(owner, slot, period start) of every owner due a prompt, answered in SQL.
+
+        `periods` gives, per slot and time-zone name ("" for unknown), the start of the
+        period under way there; a key result's slot is its objective channel's (or the
+        default) with when that schedule took effect. An owner is due for a slot when
+        their first key result on it and its schedule predate the period's start and
+        no prompt exists for them and that start: one query, whatever the team's size.
+        """
+        if not periods:
+            return []
+        # A few rows (slots × zones), as a UNION ALL: SQLite has no VALUES column aliases.
+        table = union_all(
+            *[
+                select(
+                    literal(key, String).label("slot"),
+                    literal(tz, String).label("tz"),
+                    literal(start, UTCDateTime).label("period_start"),
+                )
+                for key, tz, start in periods
+            ]
+        ).subquery("periods")
+        default_key, default_since = default_slot
+        slot: Any = literal(default_key)
+        since: Any = literal(default_since, UTCDateTime)
+        if channel_slots:  # a channel's own schedule, else the workspace's
+            slot = case(
+                *[(Objective.channel_id == ch, key) for ch, (key, _) in channel_slots.items()],
+                else_=slot,
+            )
+            since = case(
+                *[
+                    (Objective.channel_id == ch, literal(at, UTCDateTime))
+                    for ch, (_, at) in channel_slots.items()
+                ],
+                else_=since,
+            )
+        krs = (
+            select(
+                KeyResult.owner_id.label("owner_id"),
+                slot.label("slot"),
+                since.label("since"),
+                KeyResult.created_at.label("created_at"),
+                func.coalesce(SlackUser.tz, "").label("tz"),
+            )
+            .join(Objective, Objective.id == KeyResult.objective_id)
+            .outerjoin(
+                SlackUser,
+                and_(SlackUser.team_id == self.team_id, SlackUser.user_id == KeyResult.owner_id),
+            )
+            .where(KeyResult.team_id == self.team_id, Objective.status == "active")
+            .subquery("krs")
+        )
+        prompted = exists().where(
+            Prompt.team_id == self.team_id,
+            Prompt.user_id == krs.c.owner_id,
+            Prompt.period_start == table.c.period_start,
+        )
+        rows = await self.session.execute(
+            select(krs.c.owner_id, krs.c.slot, table.c.period_start)
+            .join(table, and_(table.c.slot == krs.c.slot, table.c.tz == krs.c.tz))
+            .group_by(krs.c.owner_id, krs.c.slot, table.c.period_start)
+            .having(
+                func.min(krs.c.created_at) <= table.c.period_start,
+                func.max(krs.c.since) <= table.c.period_start,
+                ~prompted,
+            )
+        )
+        return [(row.owner_id, row.slot, row.period_start) for row in rows]
 
     async def insert_new(self, prompts: list[NewPrompt], now: datetime) -> list[PlannedPrompt]:
         """Create the prompts not created yet (one per owner and period); returns those."""

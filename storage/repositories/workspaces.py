@@ -153,6 +153,15 @@ class WorkspaceRepository(TeamRepository):
         )
         return {row.user_id: row.tz for row in rows}
 
+    async def zone_names(self) -> set[str]:
+        """The distinct time-zone names of cached users ("" when Slack did not say)."""
+        rows = await self.session.scalars(
+            select(func.coalesce(SlackUser.tz, ""))
+            .where(SlackUser.team_id == self.team_id)
+            .distinct()
+        )
+        return set(rows.all())
+
     async def owners_missing_from_cache(self) -> int:
         """Key-result owners the user cache has never seen (their zone is unknown)."""
         return int(

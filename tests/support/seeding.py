@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from storage.db import Database
 from storage.models import KeyResult, Objective, SlackUser, Workspace
 from storage.repositories import TeamStore
+from tests.support.slack_emulator import SlackEmulator
+
+ZONES = ["UTC", "Europe/Madrid", "Asia/Tokyo", "America/New_York"]
+METADATA_EVENT = "okrbot_outbox"  # bot.slack.outbox.METADATA_EVENT, as Slack shows it
 
 
 def owner_ids(count: int) -> list[str]:
@@ -136,3 +141,32 @@ async def seed_portfolio(
         assert workspace is not None
         workspace.last_objective_number = objectives
         workspace.last_key_result_number = number
+
+
+async def seed_due_owners(url: str, slack: SlackEmulator, count: int) -> list[str]:
+    """Owners whose Monday 09:00 has passed in their zone since their key result exists."""
+    owners = owner_ids(count)
+    for index, owner in enumerate(owners):
+        slack.add_user(owner, owner.lower(), tz=ZONES[index % len(ZONES)])
+    created = datetime.now(UTC) - timedelta(days=7, hours=1)
+    db = Database(url)
+    try:
+        await seed_owners(db, "T1", owners, ZONES, created)
+        async with db.session() as session:  # the time-zone cache is fresh
+            await session.execute(
+                update(Workspace).values(users_synced_at=datetime.now(UTC) - timedelta(hours=1))
+            )
+    finally:
+        await db.dispose()
+    return owners
+
+
+def prompts_by_owner(slack: SlackEmulator, owners: list[str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for owner in owners:
+        for message in slack.messages(f"D{owner}"):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == METADATA_EVENT and payload.get("kind") == "prompt":
+                counts[owner] += 1
+    return counts

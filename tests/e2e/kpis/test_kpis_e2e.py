@@ -278,6 +278,7 @@ async def test_no_data_alert_and_its_resolution(bot: Bot) -> None:
     assert "No data for Orders per hour" in json.dumps(post["blocks"])
     bot.clock.now = T0 + timedelta(hours=2, minutes=5)
     await bot.command("record orders 41", command="/kpi")
+    await bot.services.drain()  # the resolution is posted in the background
     [alert] = await alerts(bot)
     assert alert.kind == "no_data" and alert.resolved_at is not None
     assert [r for r in replies(bot) if "arriving again" in r["text"]]
@@ -378,6 +379,7 @@ async def test_alert_opens_only_after_n_consecutive_abnormal_values(bot: Bot) ->
     assert posts(bot) == [] and await alerts(bot) == []
     bot.clock.now = T0 + timedelta(minutes=10)
     await bot.command("record queue 190", command="/kpi")
+    await bot.services.drain()  # the alert is posted in the background
     [alert] = await alerts(bot)
     assert alert.opened_at == T0 + timedelta(minutes=10)
     assert len(posts(bot)) == 1

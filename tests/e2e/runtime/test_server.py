@@ -38,6 +38,8 @@ async def test_healthz_and_metrics(bot: Bot) -> None:
     assert status == 200
     assert 'okrbot_commands_total{command="/okr",outcome="user_error"} 1.0' in body
     assert 'okrbot_slack_requests_total{status="200"}' in body
+    assert 'okrbot_outbox_backlog{kind="prompt"} 0.0' in body
+    assert "okrbot_outbox_oldest_due_seconds 0.0" in body
 
 
 async def test_app_home_shows_the_viewers_okrs(bot: Bot) -> None:

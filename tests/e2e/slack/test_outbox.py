@@ -3,20 +3,29 @@ whatever Slack answers, and a lost claim reconciled instead of resent."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.core.message import Message
 from bot.runtime.services import Services
-from bot.slack.outbox import LEASE, METADATA_EVENT, NotReady
+from bot.slack import outbox
+from bot.slack.outbox import METADATA_EVENT, NotReady
 from storage.models import OutboxMessage
 from storage.repositories import TeamStore
 from storage.repositories.outbox import Planned
 from tests.support.slack_emulator import SlackEmulator
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def short_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run retries a row for seconds here, not minutes (rows that never get ready)."""
+    monkeypatch.setattr(outbox, "RUN_RETRY_WINDOW", 3.0)
 
 
 class Notes:
@@ -125,20 +134,33 @@ async def test_expired_cancelled_and_not_ready_rows(
 
 
 async def test_permanent_errors_fail_and_transient_ones_retry_later(
-    services: Services, slack: SlackEmulator
+    services: Services, slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await plan(services, "gone")
     slack.inject("chat.postMessage", status=200, error="channel_not_found")
     report = await services.outbox.deliver("T1", NOW, Notes())
     assert report.failed == 1 and (await states(services))["gone"] == "failed"
 
+    await plan(services, "blip")
+    slack.inject("chat.postMessage", status=500, count=1)  # a blip: retried within the run
+    report = await services.outbox.deliver("T1", NOW, Notes())
+    assert report.sent == 1 and report.retry_later == 0
+    assert posted(slack) == ["blip"]
+
+    monkeypatch.setattr(outbox, "RUN_RETRY_WINDOW", 0.5)
     await plan(services, "flaky")
-    slack.inject("chat.postMessage", status=500, count=10)  # outlasts the client's retries
+    slack.inject("chat.postMessage", status=500, count=1000)  # longer than the run retries
     report = await services.outbox.deliver("T1", NOW, Notes())
     assert report.retry_later == 1 and (await states(services))["flaky"] == "pending"
+    async with services.db.session() as session:
+        flaky = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.dedupe_key == "flaky")
+        )
+    assert flaky is not None and flaky.claimed_by is None
+    assert flaky.due_at.replace(tzinfo=UTC) > NOW, "a released row waits for its next try"
     slack.clear_faults()
-    assert (await services.outbox.deliver("T1", NOW, Notes())).sent == 1
-    assert posted(slack) == ["flaky"]
+    assert (await services.outbox.deliver("T1", NOW + timedelta(minutes=1), Notes())).sent == 1
+    assert posted(slack) == ["blip", "flaky"]
 
 
 async def test_a_post_of_unknown_fate_is_reconciled_not_resent(
@@ -159,11 +181,13 @@ async def test_a_post_of_unknown_fate_is_reconciled_not_resent(
 async def test_a_dead_senders_claim_is_taken_over_after_its_lease(
     services: Services, slack: SlackEmulator
 ) -> None:
+    services.outbox.lease = timedelta(seconds=2)
     await plan(services, "orphan")
     async with services.db.session() as session:  # a sender claimed it, posted, then died
         row = await session.scalar(select(OutboxMessage))
         assert row is not None
-        row.state, row.claimed_at, row.attempts = "sending", NOW, 1
+        row.state, row.claimed_by, row.attempts = "sending", "crashed-host:1", 1
+        row.claimed_at = datetime.now(UTC)  # leases run on the database's clock
         row_id = row.id
     client = await services.clients.for_team("T1")
     await client.chat_postMessage(
@@ -171,10 +195,11 @@ async def test_a_dead_senders_claim_is_taken_over_after_its_lease(
         text="orphan",
         metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": row_id}},
     )
-    within = await services.outbox.deliver("T1", NOW + LEASE / 2, Notes())
+    within = await services.outbox.deliver("T1", NOW, Notes(), wait=False)
     assert within.reconciled == within.sent == 0  # a live sender may still be at it
-    report = await services.outbox.deliver("T1", NOW + LEASE + timedelta(seconds=1), Notes())
-    assert report.reconciled == 1 and report.sent == 0
+    await asyncio.sleep(services.outbox.lease.total_seconds() + 0.5)
+    report = await services.outbox.deliver("T1", NOW, Notes())
+    assert report.reconciled == 1 and report.sent == 0 and report.taken_over == 1
     assert posted(slack) == ["orphan"] and (await states(services))["orphan"] == "sent"
 
 
