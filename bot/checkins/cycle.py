@@ -35,6 +35,7 @@ from bot.checkins.planning import (
 )
 from bot.checkins.recording import key_result_line
 from bot.core.errors import Forbidden, NotFound, UserError
+from bot.core.kpi_health import CANDIDATE_WINDOW, followed, health_by_kpi, improvement_candidates
 from bot.core.message import Message
 from bot.core.progress import Measure, objective_progress, progress
 from bot.core.schedule import WEEK
@@ -267,6 +268,10 @@ async def digest_view(store: TeamStore, row: OutboxMessage) -> DigestView | None
     by_objective: dict[int, list[KeyResult]] = {}
     for kr in key_results:
         by_objective.setdefault(kr.objective_id, []).append(kr)
+    followed_ids = [kr.kpi_id for kr in key_results if kr.kpi_id is not None]
+    health = health_by_kpi(await store.kpis.health_rows(followed_ids))
+    spans = await store.kpis.abnormal_spans(channel_id, followed_ids, period_end - CANDIDATE_WINDOW)
+    candidates = improvement_candidates(spans, period_end, exclude=followed_ids)
     views = []
     for objective in objectives:
         lines, progress_before, progress_now = [], [], []
@@ -294,10 +299,11 @@ async def digest_view(store: TeamStore, row: OutboxMessage) -> DigestView | None
                 objective_progress(progress_before),
                 objective_progress(progress_now),
                 lines,
+                followed((kr.kpi_id for kr in by_objective.get(objective.id, [])), health),
             )
         )
     missing = sorted(p.user_id for p in prompts if p.answered_at is None and p.skipped_at is None)
-    return DigestView(channel_id, period_start, period_end, views, missing)
+    return DigestView(channel_id, period_start, period_end, views, missing, candidates)
 
 
 def _measure(kr: KeyResult, value: float | None) -> Measure:

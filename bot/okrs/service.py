@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.blocks.goals import KpiGoalDraft
 from bot.core.actor import Actor
-from bot.core.errors import Forbidden, NotFound, UserError
+from bot.core.errors import FieldError, Forbidden, NotFound, UserError
 from bot.core.grammar import ChannelRef, UserRef
 from bot.core.numbers import describe_range, format_number, format_value
 from bot.core.outcome import ChannelMention, Code, Done, Emoji, Strong, UserMention
@@ -170,6 +171,60 @@ class OkrService:
             *follows,
             ".",
         )
+
+    # A KPI that keeps leaving its range, made a goal (the digest's button) ----------
+
+    async def kpi_goal_draft(self, actor: Actor, kpi_key: str) -> KpiGoalDraft:
+        """What the "new key result that follows this KPI" modal is prefilled with."""
+        async with self._db.team(actor.team_id) as store:
+            kpi = await followed_kpi(store, kpi_key)
+            assert kpi is not None
+            latest = await store.kpis.latest_value(kpi.id)
+            objectives = await store.okrs.active_objectives()
+        if not objectives:
+            raise UserError(
+                "there is no active objective to add it to: "
+                'create one first with `/okr objective add "Title"`'
+            )
+        here = [o for o in objectives if o.channel_id == actor.channel_id]
+        rest = [o for o in objectives if o.channel_id != actor.channel_id]
+        return KpiGoalDraft(
+            kpi_key=kpi.key,
+            kpi_name=kpi.name,
+            unit=kpi.unit,
+            latest=latest,
+            owner_id=kpi.owner_id or actor.user_id,
+            objectives=[(o.number, o.title) for o in here + rest],
+            channel_id=actor.channel_id,
+        )
+
+    async def add_kpi_goal(self, actor: Actor, goal: cmd.KpiGoal, now: datetime) -> Done:
+        """A key result that follows the KPI, from its latest value to the target."""
+        async with self._db.team(actor.team_id) as store:
+            kpi = await followed_kpi(store, goal.kpi_key)
+            assert kpi is not None
+            latest = await store.kpis.latest_value(kpi.id)
+        if latest is None:
+            raise FieldError("target", f"{kpi.key} has no measurement yet to start from")
+        if latest == goal.target:
+            raise FieldError(
+                "target", f"{format_number(latest)} is where it stands now: aim elsewhere"
+            )
+        target = cmd.Target(
+            "increase" if goal.target > latest else "decrease", start=latest, target=goal.target
+        )
+        command = cmd.KeyResultAdd(
+            goal.objective_number,
+            goal.title,
+            target,
+            unit=kpi.unit,
+            owner=UserRef(user_id=goal.owner_id),
+            follows=kpi.key,
+        )
+        try:
+            return await self.add_key_result(actor, command, now)
+        except UserError as exc:  # the objective is gone, or not the actor's to change
+            raise FieldError("objective", exc.message) from None
 
     async def edit_key_result(
         self, actor: Actor, command: cmd.KeyResultEdit, now: datetime
