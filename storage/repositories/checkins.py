@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
-from storage.models import CheckIn
+from storage.models import CheckIn, KeyResult
 from storage.repositories.base import TeamRepository
 
 
@@ -21,6 +22,8 @@ class CheckInRepository(TeamRepository):
         ids = list(set(key_result_ids))
         if not ids:
             return []
+        if per_key_result == 1:
+            return await self._newest(ids)
         rank = (
             func.row_number()
             .over(
@@ -39,6 +42,27 @@ class CheckInRepository(TeamRepository):
             .join(ranked, ranked.c.id == CheckIn.id)
             .where(ranked.c.rank <= per_key_result)
             .order_by(CheckIn.key_result_id, CheckIn.created_at.desc(), CheckIn.id.desc())
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def _newest(self, ids: list[int]) -> list[CheckIn]:
+        """The newest check-in of each key result: one index probe per key result, so
+        it costs the same however long the history is (a window over every check-in of
+        the listed key results grows with it)."""
+        inner = aliased(CheckIn)
+        newest_id = (
+            select(inner.id)
+            .where(inner.key_result_id == KeyResult.id)
+            .order_by(inner.created_at.desc(), inner.id.desc())
+            .limit(1)
+            .correlate(KeyResult)
+            .scalar_subquery()
+        )
+        newest = select(newest_id).where(KeyResult.team_id == self.team_id, KeyResult.id.in_(ids))
+        query = (
+            select(CheckIn)
+            .where(CheckIn.team_id == self.team_id, CheckIn.id.in_(newest))
+            .order_by(CheckIn.key_result_id)
         )
         return list((await self.session.scalars(query)).all())
 
