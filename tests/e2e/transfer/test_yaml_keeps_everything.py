@@ -8,6 +8,7 @@ the Slack emulator (users.list, users.lookupByEmail, conversations.list).
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -444,3 +445,17 @@ kpis:
     assert "line 3: `objectives[1].parent` would make a loop of parents" in message
     assert "line 8: `kpis[0].measurements[0]` 2099-01-01T00:00:00Z is in the future" in message
     assert await snapshot(services) == before
+
+
+def _readme_example() -> str:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### YAML (import / export)") :]
+    return section[section.index("```yaml\n") + 8 : section.index("```\n", 10)]
+
+
+async def test_the_readme_example_imports_and_round_trips(services: Services) -> None:
+    example = _readme_example()
+    summary = await do_import(services, example)
+    assert "1 check-in" in summary and "1 measurement," in summary
+    exported = yaml.safe_load(await services.transfer.export("T1", with_history=True))
+    assert exported == yaml.safe_load(example)
