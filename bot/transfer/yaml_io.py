@@ -159,6 +159,8 @@ def load_document(text: str, source: str = "YAML") -> Node:
 @dataclass
 class CheckInSpec:
     at: datetime
+    line: int = 0
+    path: str = ""
     value: float | None = None
     status: str | None = None
     confidence: int | None = None
@@ -610,7 +612,7 @@ def _measure(node: Node, fields: dict[str, Node], title: str) -> KeyResultSpec:
 
 def _check_in(node: Node) -> CheckInSpec:
     fields = _fields(node, {"at", "value", "status", "confidence", "note", "by", "source"}, {"at"})
-    spec = CheckInSpec(at=_instant(fields["at"]))
+    spec = CheckInSpec(at=_instant(fields["at"]), line=node.line, path=node.path)
     if "value" in fields and fields["value"].value is not None:
         spec.value = _number(fields["value"])
     if "status" in fields and fields["status"].value is not None:
@@ -761,6 +763,7 @@ class Transfer:
             problems.add(error)
         report = ImportReport()
         context = _Context(ids, problems, report, now)
+        _check_times(spec, now, problems)
         async with self._db.team(team_id) as store:
             await _check_references(store, spec, problems)
             problems.raise_all()
@@ -820,6 +823,20 @@ class Transfer:
         )
 
 
+def _check_times(spec: DocumentSpec, now: datetime, problems: Problems) -> None:
+    """History from the future (or before 1970) would stand as the newest value forever."""
+    for kpi in spec.kpis:
+        for at, _, node in kpi.measurements:
+            if problem := implausible(at, now):
+                problems.add(_error(node, problem))
+    for objective in spec.objectives:
+        for kr in objective.key_results:
+            for check_in in kr.history:
+                if problem := implausible(check_in.at, now):
+                    problem = problem.replace("measurement", "check-in")
+                    problems.add(FieldError(check_in.line, f"`{check_in.path}` {problem}"))
+
+
 async def _check_references(store: TeamStore, spec: DocumentSpec, problems: Problems) -> None:
     """`parent` and `follows` must name an objective or KPI of the file or the workspace
     (one that is not there is a problem of its own; a broken entry is reported once)."""
@@ -841,15 +858,17 @@ async def _check_references(store: TeamStore, spec: DocumentSpec, problems: Prob
 async def _reserve_numbers(store: TeamStore, spec: DocumentSpec, context: _Context) -> None:
     """Note the numbers in use and move the counters past every `id` of the file, so
     entries without one are numbered after the highest and never take a kept one."""
-    context.objective_numbers, context.key_result_numbers = await store.okrs.taken_numbers()
     objective_ids = [o.number for o in spec.objectives if o.number is not None]
     key_result_ids = [
         kr.number for o in spec.objectives for kr in o.key_results if kr.number is not None
     ]
     if objective_ids or key_result_ids:
+        # First, as it locks the workspace row: a concurrent import keeping the same
+        # numbers waits here, then sees them taken.
         await store.workspace.raise_counters(
             max(objective_ids, default=0), max(key_result_ids, default=0)
         )
+    context.objective_numbers, context.key_result_numbers = await store.okrs.taken_numbers()
 
 
 def _kept_number(
@@ -1112,9 +1131,6 @@ async def _apply_kpis(store: TeamStore, kpis: list[KpiSpec], context: _Context) 
 async def _apply_measurements(store: TeamStore, kpi: Kpi, spec: KpiSpec, context: _Context) -> None:
     """Measurements at times not stored yet (a restore: no alerts are raised for
     them); the detector is rebuilt from the history when the newest moved."""
-    for at, _, node in spec.measurements:
-        if problem := implausible(at, context.now):
-            context.problems.add(_error(node, problem))
     stored = (await store.kpis.history_of([kpi.id])).get(kpi.id, [])
     known = {at for at, _ in stored}
     fresh = [Point(at, value) for at, value, _ in spec.measurements if at not in known]

@@ -425,13 +425,20 @@ async def test_every_problem_of_a_file_is_reported_at_once(services: Services) -
     assert await snapshot(services) == before
 
 
-async def test_a_loop_is_reported_with_the_other_problems_of_the_apply(
+async def test_history_from_the_future_is_refused_with_the_other_problems(
     services: Services,
 ) -> None:
     text = """\
 objectives:
-  - {key: a, title: A, owner: U0000AAAA, parent: b}
-  - {key: b, title: B, owner: U0000AAAA, parent: a}
+  - title: A
+    owner: U0000AAAA
+    key_results:
+      - title: One
+        from: 0
+        to: 1
+        check_ins:
+          - {at: '2099-01-01T00:00:00Z', value: 1}
+          - {at: '2026-11-02T00:00:00Z', value: x}
 kpis:
   - key: soon
     name: Soon
@@ -441,9 +448,27 @@ kpis:
     before = await snapshot(services)
     with pytest.raises(UserError) as raised:
         await do_import(services, text)
-    message = raised.value.message
-    assert "line 3: `objectives[1].parent` would make a loop of parents" in message
-    assert "line 8: `kpis[0].measurements[0]` 2099-01-01T00:00:00Z is in the future" in message
+    assert raised.value.message.splitlines() == [
+        "3 problems, nothing was stored:",
+        "line 9: `objectives[0].key_results[0].check_ins[0]` 2099-01-01T00:00:00Z is in the "
+        "future: a check-in may be at most 5 minutes ahead of now (2026-11-25T10:00:00Z)",
+        "line 10: `objectives[0].key_results[0].check_ins[1].value` must be a number, not 'x'",
+        "line 15: `kpis[0].measurements[0]` 2099-01-01T00:00:00Z is in the future: a "
+        "measurement may be at most 5 minutes ahead of now (2026-11-25T10:00:00Z)",
+    ]
+    assert await snapshot(services) == before
+
+
+async def test_a_loop_found_while_applying_stores_nothing(services: Services) -> None:
+    text = """\
+objectives:
+  - {key: a, title: A, owner: U0000AAAA, parent: b}
+  - {key: b, title: B, owner: U0000AAAA, parent: a}
+"""
+    before = await snapshot(services)
+    with pytest.raises(UserError) as raised:
+        await do_import(services, text)
+    assert raised.value.message == "line 3: `objectives[1].parent` would make a loop of parents"
     assert await snapshot(services) == before
 
 
