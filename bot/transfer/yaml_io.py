@@ -297,9 +297,13 @@ def _number(node: Node) -> float:
         value = float(value)  # YAML 1.1 reads `1e3` (no dot) as text
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _error(node, f"must be a number, not {value!r}")
-    if not math.isfinite(float(value)):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        raise _error(node, "must be a finite number") from None
+    if not math.isfinite(number):
         raise _error(node, "must be a finite number")
-    return float(value)
+    return number
 
 
 def _person(node: Node) -> Handle:
@@ -518,13 +522,27 @@ def _key_results(node: Node, problems: Problems) -> list[KeyResultSpec]:
     return [spec for spec in specs if spec is not None]
 
 
+_KEY_RESULT_FIELDS = {
+    "id",
+    "title",
+    "owner",
+    "from",
+    "to",
+    "range",
+    "boolean",
+    "unit",
+    "follows",
+    "check_ins",
+}
+
+
 def _key_result(node: Node, problems: Problems) -> KeyResultSpec | None:
-    spec = _try(problems, lambda: _key_result_measure(node))
-    fields = node.value if isinstance(node.value, dict) else {}
-    if spec is None:  # still check what can be checked on its own
-        spec = KeyResultSpec("", "increase", None)
-        if "owner" in fields:
-            _try(problems, lambda: _person(fields["owner"]))
+    fields = _try(problems, lambda: _fields(node, _KEY_RESULT_FIELDS, {"title"}, problems))
+    if fields is None:  # not a mapping
+        return None
+    # With a problem in its measure, the rest of the entry is still checked.
+    spec = _try(problems, lambda: _key_result_measure(node, fields))
+    spec = spec or KeyResultSpec("", "increase", None)
     if "follows" in fields:
         key = _try(
             problems, lambda: _kpi_key(fields["follows"], "must be a KPI key like signup_rate")
@@ -553,12 +571,8 @@ def _kpi_key(node: Node, message: str) -> str:
     return key
 
 
-def _key_result_measure(node: Node) -> KeyResultSpec:
-    fields = _fields(
-        node,
-        {"id", "title", "owner", "from", "to", "range", "boolean", "unit", "follows", "check_ins"},
-        {"title"},
-    )
+def _key_result_measure(node: Node, fields: dict[str, Node]) -> KeyResultSpec | None:
+    """Title, owner, unit and the measure; None when the title is missing (noted)."""
     problems: list[FieldError] = []
 
     def attempt(work: Callable[[], T]) -> T | None:
@@ -570,11 +584,12 @@ def _key_result_measure(node: Node) -> KeyResultSpec:
 
     owner = attempt(lambda: _person(fields["owner"])) if "owner" in fields else None
     unit = attempt(lambda: _text(fields["unit"], 32)) if "unit" in fields else None
-    title = attempt(lambda: _text(fields["title"]))
+    title = attempt(lambda: _text(fields["title"])) if "title" in fields else None
     spec = attempt(lambda: _measure(node, fields, title or ""))
     if problems:
         raise problems[0] if len(problems) == 1 else Several(problems)
-    assert spec is not None and title is not None
+    if spec is None or title is None:
+        return None
     spec.title, spec.owner, spec.unit = title, owner, unit
     return spec
 

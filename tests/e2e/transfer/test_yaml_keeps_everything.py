@@ -425,6 +425,33 @@ async def test_every_problem_of_a_file_is_reported_at_once(services: Services) -
     assert await snapshot(services) == before
 
 
+async def test_a_key_result_with_an_unknown_field_is_still_checked_whole(
+    services: Services,
+) -> None:
+    huge = "9" * 400
+    text = f"""\
+objectives:
+  - title: A
+    owner: U0000AAAA
+    key_results:
+      - title: One
+        colour: blue
+        owner: somebody
+        from: {huge}
+        to: 1
+"""
+    with pytest.raises(UserError) as raised:
+        await do_import(services, text)
+    assert raised.value.message.splitlines() == [
+        "3 problems, nothing was stored:",
+        "line 6: `objectives[0].key_results[0].colour` is not a known field (expected one of: "
+        "boolean, check_ins, follows, from, id, owner, range, title, to, unit)",
+        "line 7: `objectives[0].key_results[0].owner` must be a Slack user id like U0123ABCD, an "
+        '"@name" or an email like ana@example.com',
+        "line 8: `objectives[0].key_results[0].from` must be a finite number",
+    ]
+
+
 async def test_history_from_the_future_is_refused_with_the_other_problems(
     services: Services,
 ) -> None:
