@@ -304,11 +304,13 @@ async def new_objective(
     parent_id: int | None = None,
     status: str = "active",
     key: str | None = None,
+    number: int | None = None,
 ) -> Objective:
-    """A new objective with the workspace's next number."""
+    """A new objective with the workspace's next number (or `number`, which an import
+    keeps: the caller has checked it is free and raised the counter past it)."""
     objective = Objective(
         team_id=store.team_id,
-        number=await store.workspace.next_objective_number(),
+        number=number if number is not None else await store.workspace.next_objective_number(),
         key=key,
         title=title,
         owner_id=owner_id,
@@ -333,8 +335,10 @@ async def new_key_result(
     unit: str | None,
     kpi: Kpi | None,
     now: datetime,
+    number: int | None = None,
 ) -> KeyResult:
-    """A new key result: it starts at its start value, or at the followed KPI's latest."""
+    """A new key result: it starts at its start value, or at the followed KPI's latest.
+    `number` is one an import keeps (checked free, the counter raised past it)."""
     current = target.start if target.kind != "range" else None
     if kpi is not None:
         latest = await store.kpis.latest_value(kpi.id)
@@ -342,7 +346,7 @@ async def new_key_result(
             current = latest
     key_result = KeyResult(
         team_id=store.team_id,
-        number=await store.workspace.next_key_result_number(),
+        number=(number if number is not None else await store.workspace.next_key_result_number()),
         objective_id=objective.id,
         title=title,
         owner_id=owner_id,

@@ -33,6 +33,7 @@ BOT_SCOPES = (
     "im:history",  # message.im: free-text check-in replies; reconciling sent prompts
     "im:write",  # conversations.open for check-in DMs
     "users:read",  # users.info (time zone, admin) and users.list (@name mentions)
+    "users:read.email",  # users.lookupByEmail: owners given by email in `okrbot import`
 )
 
 

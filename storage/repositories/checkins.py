@@ -88,6 +88,19 @@ class CheckInRepository(TeamRepository):
         )
         return set(rows.all())
 
+    async def all_for(self, key_result_ids: Iterable[int]) -> list[CheckIn]:
+        """Every check-in of these key results, oldest first (export with history)."""
+        ids = list(set(key_result_ids))
+        if not ids:
+            return []
+        return list(
+            await self.session.scalars(
+                select(CheckIn)
+                .where(CheckIn.team_id == self.team_id, CheckIn.key_result_id.in_(ids))
+                .order_by(CheckIn.key_result_id, CheckIn.created_at, CheckIn.id)
+            )
+        )
+
     async def history_until(self, key_result_ids: Iterable[int], until: datetime) -> list[CheckIn]:
         """Every check-in of these key results before `until`, oldest first."""
         ids = list(set(key_result_ids))

@@ -194,6 +194,21 @@ class KpiRepository(TeamRepository):
             )
             await connection.execute(statement, older[start : start + UPSERT_CHUNK])
 
+    async def history_of(self, kpi_ids: Iterable[int]) -> dict[int, list[tuple[datetime, float]]]:
+        """Every measurement of these KPIs, oldest first, in one query (export)."""
+        ids = list(set(kpi_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(Measurement.kpi_id, Measurement.at, Measurement.value)
+            .where(Measurement.team_id == self.team_id, Measurement.kpi_id.in_(ids))
+            .order_by(Measurement.kpi_id, Measurement.at)
+        )
+        found: dict[int, list[tuple[datetime, float]]] = {}
+        for kpi_id, at, value in rows:
+            found.setdefault(kpi_id, []).append((at, value))
+        return found
+
     async def recent(self, kpi_id: int, limit: int) -> list[tuple[datetime, float]]:
         """The newest `limit` measurements of a KPI, oldest first."""
         rows = await self.session.execute(
