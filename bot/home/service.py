@@ -213,7 +213,7 @@ def _key_result_view(
         kr.kind, kr.start_value, kr.target_value, kr.range_low, kr.range_high, kr.current_value
     )
     actual = progress(measure)
-    expected = expected_progress(objective.cycle, now)
+    expected = expected_progress(objective.cycle, now, kr.created_at)
     latest = checkins[0] if checkins else None
     values = tuple(c.value for c in reversed(checkins) if c.value is not None)
     return HomeKeyResult(

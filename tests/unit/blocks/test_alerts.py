@@ -94,4 +94,8 @@ def test_no_data_alert_says_the_interval_in_words() -> None:
     view = replace(
         OPEN, kind="no_data", expected_interval_seconds=3600, value=None, low=None, high=None
     )
-    assert "expects a measurement every 1h" in texts(render_alert(view))
+    assert "expects a measurement every hour" in texts(render_alert(view))
+    view = replace(view, expected_interval_seconds=900)
+    assert "expects a measurement every 15 minutes" in texts(render_alert(view))
+    view = replace(view, expected_interval_seconds=86400)
+    assert "expects a measurement every day" in texts(render_alert(view))

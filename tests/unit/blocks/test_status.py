@@ -135,7 +135,7 @@ def report(objectives: list[ObjectiveView], detail: bool = False, **kw: Any) -> 
 
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 # What may legitimately look like markup in our mrkdwn: mentions, channels, special mentions.
-_SLACK_REF = re.compile(r"<[@#][A-Z0-9]+(\|[^<>]*)?>")
+_SLACK_REF = re.compile(r"<[@#][A-Z0-9]+(\|[^<>]*)?>|<!date\^\d+\^[^|<>]+\|[^<>]+>")
 
 
 def mrkdwn_texts(blocks: list[dict[str, Any]]) -> list[str]:
@@ -260,7 +260,7 @@ def test_key_result_line_flags() -> None:
     assert line.startswith(":large_green_circle: *KR-4* Key result 4")
     assert "40 pts behind pace though marked on track (expected 60% by now)" in line
     assert ":hourglass: no check-in last period" in line
-    assert "confidence 7/10" in line and "<@U0ANA>" in line
+    assert "confidence 7/10" in line and "U0ANA" in line and "<@" not in line
     plain = key_result_line(kr_view(5, status=None, confidence=None))
     assert plain.startswith(":white_circle: *KR-5*")
     assert "confidence" not in plain and "behind pace" not in plain and "\n" not in plain
@@ -368,7 +368,7 @@ def test_two_hundred_objectives_with_a_thousand_key_results() -> None:
     message = render_status(report(objectives))
     assert_valid_message(message)
     assert_left_out_is_counted(message, 200)
-    assert "200 objectives · 1000 key results" in message.text
+    assert "200 objectives · 1,000 key results" in message.text
 
 
 def test_two_hundred_objectives_with_long_markup_titles() -> None:
@@ -434,8 +434,15 @@ def test_detail_shows_values_and_recent_check_ins() -> None:
     assert_valid_message(message)
     text = all_text(message)
     assert "Reports to <#C0GROWTH>" in text
-    assert "> 2026-11-25 · 150 teams · on track — “Hiring slipped 0”" in text
-    assert "> 2026-11-18 · 151 teams · at risk · <@U0ANA> — “Hiring slipped 1”" in text
+    assert (
+        "> <!date^1795600800^{date_short}|Nov 25> · 150 teams · on track — “Hiring slipped 0”"
+        in text
+    )
+    assert (
+        "> <!date^1794996000^{date_short}|Nov 18> · 151 teams · at risk · U0ANA"
+        " — “Hiring slipped 1”" in text
+    )
+    assert "<@" not in text  # posted in a channel: names, never pings
     assert "off track" in text and "no status" in text
     assert "_No check-ins yet._" in text
     assert message.text.startswith("O-3 Objective number 3: 50% across 2 key results")
@@ -676,9 +683,12 @@ def test_clipped_sections_never_end_inside_an_escape_or_a_mention(shift: int) ->
     assert_valid_message(render_status(detail_report(objective_view(1, krs))))
     line_krs = [kr_view(2, title="x" * (2990 - shift * 3) + "&" * 10)]
     assert_valid_message(render_status(report([objective_view(2, line_krs)])))
-    # a title long enough that the cut falls inside the owner's `<@U0ANA>`
-    mention_at = key_result_line(kr_view(3, title="")).index("<@U0ANA>")
-    title = "y" * (SECTION_LIMIT - 2 - mention_at - shift % 7)
-    message = render_status(detail_report(objective_view(3, [kr_view(3, title=title)])))
+    # a title long enough that the cut falls inside the first history line's `<!date^…>`
+    short = render_status(detail_report(objective_view(3, [kr_view(3, recent=check_ins(1))])))
+    date_at = short.blocks[-1]["text"]["text"].index("<!date^") - len("Key result 3")
+    title = "y" * (SECTION_LIMIT - 2 - date_at - shift % 7)
+    krs = [kr_view(3, title=title, recent=check_ins(1))]
+    message = render_status(detail_report(objective_view(3, krs)))
     assert_valid_message(message)
-    assert message.blocks[-1]["text"]["text"].endswith("· …")
+    clipped = message.blocks[-1]["text"]["text"]
+    assert clipped.endswith("\n> …") and "<!date" not in clipped
