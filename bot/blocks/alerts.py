@@ -39,7 +39,11 @@ class AlertView:
 
 
 def _when(at: datetime | None) -> str:
-    return "–" if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
+    """A moment in each reader's own Slack zone (an alert is read across zones); the
+    UTC fallback is for clients that cannot format dates."""
+    if at is None:
+        return "–"
+    return f"<!date^{int(at.timestamp())}^{{date_short}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
 
 
 def how_far_out(value: float, low: float | None, high: float | None) -> tuple[str, float] | None:
