@@ -18,6 +18,7 @@ from bot.blocks.common import (
     number,
     pack_lines,
     percent,
+    plural,
     progress_bar,
     section,
     value_with_unit,
@@ -249,7 +250,12 @@ def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) ->
         )
     hidden = len(key_results) - len(shown)
     if hidden:
-        blocks.append(context(f"{hidden} more key results: use `/okr checkin KR-<n>` for them"))
+        blocks.append(
+            context(
+                f"{plural(hidden, 'more key result', 'more key results')}: "
+                "use `/okr checkin KR-&lt;n&gt;` for them"
+            )
+        )
     return {
         "type": "modal",
         "callback_id": CHECKIN_CALLBACK,
@@ -349,7 +355,8 @@ def render_digest(view: DigestView) -> Message:
         else 0.0
     )
     text = (
-        f"Weekly OKR digest: {len(view.objectives)} objectives, average {percent(average)}, "
+        f"Weekly OKR digest: {plural(len(view.objectives), 'objective')}, "
+        f"average {percent(average)}, "
         f"{len(view.missing_owners)} not checked in"
     )
     return Message(text, blocks)
