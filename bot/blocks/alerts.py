@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.blocks.common import Block, Message, context, escape, header, section, value_with_unit
+from bot.blocks.common import (
+    Block,
+    Message,
+    context,
+    escape,
+    header,
+    section,
+    slack_datetime,
+    value_with_unit,
+)
 from bot.core.numbers import describe_range
 from bot.core.times import describe_every
 
@@ -41,9 +50,7 @@ class AlertView:
 def _when(at: datetime | None) -> str:
     """A moment in each reader's own Slack zone (an alert is read across zones); the
     UTC fallback is for clients that cannot format dates."""
-    if at is None:
-        return "–"
-    return f"<!date^{int(at.timestamp())}^{{date_short}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
+    return "–" if at is None else slack_datetime(at)
 
 
 def how_far_out(value: float, low: float | None, high: float | None) -> tuple[str, float] | None:

@@ -40,6 +40,7 @@ __all__ = [
     "person",
     "plural",
     "slack_date",
+    "slack_datetime",
 ]
 
 MAX_BLOCKS = 50
@@ -125,6 +126,11 @@ def person(user_id: str, names: dict[str, str] | None) -> str:
 def plural(count: int, word: str, many: str | None = None) -> str:
     """`1 objective`, `2 objectives`, `1,200 key results`: the one way counts are written."""
     return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+def slack_datetime(at: datetime) -> str:
+    """A day and time as Slack shows them in each reader's own zone; UTC where it cannot."""
+    return f"<!date^{int(at.timestamp())}^{{date_short}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
 
 
 def slack_date(at: datetime) -> str:

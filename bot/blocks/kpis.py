@@ -15,6 +15,7 @@ from bot.blocks.common import (
     header,
     pack_lines,
     section,
+    slack_datetime,
     slack_time,
     value_with_unit,
 )
@@ -83,6 +84,11 @@ def _line(summary: dict[str, Any]) -> str:
     )
 
 
+def _instant(text: str) -> datetime:
+    """An instant from the summaries' ISO form (`2026-11-25T10:00:00Z`)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def render_kpi_list(summaries: list[dict[str, Any]]) -> Message:
     if not summaries:
         text = 'No KPIs yet. Add one with `/kpi add signup_rate "Signup conversion" min 2 max 5`.'
@@ -116,7 +122,9 @@ def render_kpi_show(
             }
         )
     elif values:
-        first, last = recent[0]["at"][:16], recent[-1]["at"][:16]
+        # In each reader's own zone: `/kpi show` may be read anywhere.
+        first = slack_datetime(_instant(recent[0]["at"]))
+        last = slack_datetime(_instant(recent[-1]["at"]))
         blocks.append(
             section(
                 f"`{sparkline(values)}`\n{len(values)} latest values, {first} → {last} · "

@@ -1,4 +1,4 @@
-"""The weekly prompt's words (pure): titles in the push text, the recipient's own key
+"""Words people read (pure): titles in the prompt push text, the recipient's own key
 result in the reply hint, no "last no value yet"; /kpi list's marker before any data."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from bot.blocks.checkins import KeyResultLine, PromptView, render_prompt
-from bot.blocks.kpis import render_kpi_list
+from bot.blocks.kpis import render_kpi_list, render_kpi_show
 
 MONDAY = datetime(2026, 11, 30, 8, tzinfo=UTC)
 
@@ -79,3 +79,16 @@ def test_kpi_list_marks_no_data_yet_neutrally() -> None:
     body = json.dumps(message.blocks)
     assert ":white_circle: *fresh* Fresh \\u00b7 no data yet" in body
     assert ":large_green_circle: *fine*" in body
+
+
+def test_kpi_show_dates_in_the_readers_zone() -> None:
+    shown = summary("fine", {"value": 3.0, "at": "2026-11-25T10:00:00Z"})
+    shown["recent"] = [
+        {"value": 2.0, "at": "2026-11-24T10:00:00Z"},
+        {"value": 3.0, "at": "2026-11-25T10:00:00Z"},
+    ]
+    shown["measurements"] = 2
+    body = json.dumps(render_kpi_show(shown).blocks)
+    first = int(datetime(2026, 11, 24, 10, tzinfo=UTC).timestamp())
+    assert f"<!date^{first}^{{date_short}} {{time}}|2026-11-24 10:00 UTC> \\u2192 <!date^" in body
+    assert "2026-11-24T10:00 " not in body
