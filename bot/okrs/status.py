@@ -10,10 +10,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from slack_sdk.errors import SlackApiError
-
 from bot.blocks.status import CheckInView, KeyResultView, ObjectiveView, Scope, StatusReport
-from bot.core.errors import NotFound, UserError
+from bot.core.errors import NotFound
 from bot.core.kpi_health import KpiHealth, followed, health_by_kpi
 from bot.core.progress import (
     Measure,
@@ -26,14 +24,11 @@ from bot.core.progress import (
 )
 from bot.core.schedule import Schedules, previous_slot
 from bot.okrs.commands import Status
-from bot.slack.directory import Directory
+from bot.slack.directory import Directory, fill_names
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Objective
 
 RECENT_CHECK_INS = 5
-# Names not yet cached are asked of Slack (`users.info`), at most this many per report:
-# a status posted in a channel names people in plain text and never pings them.
-MAX_NAME_LOOKUPS = 25
 
 
 class StatusService:
@@ -107,7 +102,8 @@ class StatusService:
                 min(cutoffs, default=now) - timedelta(days=1),
                 max(cutoffs, default=now) + timedelta(days=1),
             )
-        names = await self._fill_names(team_id, people, names, now)
+        # Posted in a channel: people are named, never mentioned (a mention pings).
+        names = await fill_names(self._directory, team_id, people, names, now)
         return StatusReport(
             scope=covered,
             objectives=assemble(
@@ -124,21 +120,6 @@ class StatusService:
             names=names,
             at=now,
         )
-
-    async def _fill_names(
-        self, team_id: str, people: set[str], names: dict[str, str], now: datetime
-    ) -> dict[str, str]:
-        """Cached names, plus those Slack tells us for people not seen before: a report
-        posted in a channel names people and never mentions them (which would ping)."""
-        filled = dict(names)
-        for user_id in sorted(people - names.keys())[:MAX_NAME_LOOKUPS]:
-            try:
-                info = await self._directory.user(team_id, user_id, now)
-            except (UserError, SlackApiError):
-                continue  # someone Slack no longer knows: shown by id, still no ping
-            if info.name:
-                filled[user_id] = info.name
-        return filled
 
 
 def assemble(
