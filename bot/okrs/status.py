@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.blocks.status import CheckInView, KeyResultView, ObjectiveView, Scope, StatusReport
 from bot.core.errors import NotFound
+from bot.core.grammar import UserRef
 from bot.core.kpi_health import KpiHealth, followed, health_by_kpi
 from bot.core.progress import (
     Measure,
@@ -40,13 +41,21 @@ class StatusService:
         self._timezone = timezone
 
     async def report(
-        self, team_id: str, channel_id: str | None, scope: Status, now: datetime
+        self,
+        team_id: str,
+        channel_id: str | None,
+        scope: Status,
+        now: datetime,
+        viewer_id: str | None = None,
     ) -> StatusReport:
+        """`viewer_id` is who asked: `@me` means them."""
         resolved_channel = None
         resolved_user = None
         if scope.channel is not None:
             resolved_channel = await self._directory.resolve_channel(team_id, scope.channel)
-        if scope.user is not None:
+        if scope.user is not None and _is_me(scope.user) and viewer_id is not None:
+            resolved_user = viewer_id
+        elif scope.user is not None:
             resolved_user = await self._directory.resolve_user(team_id, scope.user)
         async with self._db.team(team_id) as store:
             workspace = await store.workspace.get()
@@ -120,6 +129,10 @@ class StatusService:
             names=names,
             at=now,
         )
+
+
+def _is_me(ref: UserRef) -> bool:
+    return ref.user_id is None and (ref.name or "").lower() == "me"
 
 
 def assemble(

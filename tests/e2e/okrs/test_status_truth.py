@@ -136,6 +136,9 @@ async def test_one_persons_status_lists_their_key_results_and_counts_only_those(
     ] == ["1", "2"]
     assert "1 objective · 2 key results" in ana.text
 
+    me = await bot.command("status @me", channel="C2", user="U3")  # as Home suggests
+    assert "2 objectives · 2 key results" in me.text and "cleo" in me.text
+
     newcomer = await bot.command("status @boss", channel="C2", user="U1")
     assert "boss owns no key results in active objectives" in newcomer.text
     assert "<@" not in visible_text(newcomer.visible)
