@@ -524,6 +524,8 @@ def reports(draw: st.DrawFn) -> StatusReport:
 def test_any_report_renders_valid_message_and_home(status: StatusReport) -> None:
     message = render_status(status)
     assert_valid_message(message)
+    # posted in channels: nobody is ever mentioned (titles and notes are escaped too)
+    assert "<@" not in json.dumps(message.blocks) + message.text
     if not status.detail:
         assert_left_out_is_counted(message, len(status.objectives)) if status.objectives else None
     assert_valid_home(render_home(status))
