@@ -53,6 +53,7 @@ class CheckInView:
     note: str | None
     author_id: str | None
     at: datetime
+    entered_by: str | None = None  # when someone else typed it on the author's behalf
 
 
 @dataclass(frozen=True)
@@ -319,7 +320,9 @@ def _render_detail(objective: ObjectiveView, report: StatusReport) -> Message:
     fits = room // per_key_result
     for kr in objective.key_results[:fits]:
         blocks.append({"type": "divider"})
-        blocks.append(section(key_result_line(kr, report.names) + "\n" + _history(kr)))
+        blocks.append(
+            section(key_result_line(kr, report.names) + "\n" + _history(kr, report.names))
+        )
     hidden = len(objective.key_results) - fits
     if hidden > 0:
         blocks.append(context(f"… and {hidden} more key results not shown"))
@@ -330,7 +333,7 @@ def _render_detail(objective: ObjectiveView, report: StatusReport) -> Message:
     return Message(text, blocks)
 
 
-def _history(kr: KeyResultView) -> str:
+def _history(kr: KeyResultView, names: dict[str, str] | None = None) -> str:
     if not kr.recent:
         return "_No check-ins yet._"
     lines = []
@@ -338,6 +341,8 @@ def _history(kr: KeyResultView) -> str:
         status = STATUS_LABEL.get(check_in.status or "", "no status")
         note = f" — “{escape(clip(check_in.note, 200))}”" if check_in.note else ""
         author = f" · <@{check_in.author_id}>" if check_in.author_id else ""
+        if check_in.entered_by and check_in.entered_by != check_in.author_id:
+            author += f" · entered by {person(check_in.entered_by, names)}"
         lines.append(
             f"> {check_in.at:%Y-%m-%d} · {value_with_unit(check_in.value, kr.unit)} · "
             f"{status}{author}{note}"

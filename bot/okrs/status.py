@@ -92,6 +92,7 @@ class StatusService:
             people = {o.owner_id for o in objectives} | {kr.owner_id for kr in key_results}
             if resolved_user:
                 people.add(resolved_user)
+            people |= {c.entered_by for c in recent if c.entered_by}
             names = await store.workspace.display_names(people)
             followed_ids = [kr.kpi_id for kr in key_results if kr.kpi_id is not None]
             health = health_by_kpi(await store.kpis.health_rows(followed_ids))
@@ -197,7 +198,9 @@ def _key_result_view(
         stale=stale,
         last_check_in_at=last_at,
         recent=[
-            CheckInView(c.value, c.status, c.confidence, c.note, c.author_id, c.created_at)
+            CheckInView(
+                c.value, c.status, c.confidence, c.note, c.author_id, c.created_at, c.entered_by
+            )
             for c in history
         ],
     )

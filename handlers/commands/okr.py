@@ -58,7 +58,7 @@ async def execute(
             done = Done(await deps.cycle.skip_current_period(actor.team_id, actor.user_id, now))
         case cmd.CheckIn():
             numbers = [command.key_result_number] if command.key_result_number else None
-            lines = await deps.checkins.lines_for(actor.team_id, actor.user_id, numbers)
+            lines = await deps.checkins.lines_for(actor.team_id, actor.user_id, numbers, now)
             prompt = await deps.cycle.open_prompt(actor.team_id, actor.user_id, now)
             metadata = {"prompt": prompt.id if prompt else None, "krs": [n.number for n in lines]}
             client = await deps.clients.for_team(actor.team_id)

@@ -36,7 +36,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         prompt_id = prompt.id if prompt is not None else None
         try:
             entries = parse_dm_reply(text)
-            pairs = await deps.checkins.resolve_entries(team_id, user_id, entries, prompt_id)
+            pairs = await deps.checkins.resolve_entries(team_id, user_id, entries, prompt_id, now)
             recorded = await deps.checkins.record(
                 team_id, user_id, pairs, "dm", now, prompt_id=prompt_id
             )

@@ -49,7 +49,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         numbers = [int(n) for n in metadata.get("krs", [])]
         form = _form(view["state"]["values"], numbers)
         try:
-            pairs, errors = await deps.checkins.check_form(team_id, user_id, form)
+            pairs, errors = await deps.checkins.check_form(team_id, user_id, form, deps.clock())
         except UserError as exc:
             first = numbers[0] if numbers else 0
             await ack(response_action="errors", errors={f"kr{first}_value": exc.message[:150]})
