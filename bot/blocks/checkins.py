@@ -21,6 +21,7 @@ from bot.blocks.common import (
     section,
     value_with_unit,
 )
+from bot.blocks.habits import AwayOwner, away_line
 from bot.blocks.status import STATUS_EMOJI
 from bot.core.progress import STATUSES
 
@@ -280,6 +281,7 @@ class DigestView:
     period_end: datetime
     objectives: list[DigestObjective]
     missing_owners: list[str] = field(default_factory=list)
+    away: list[AwayOwner] = field(default_factory=list)  # instead of "not checked in"
 
 
 def render_digest(view: DigestView) -> Message:
@@ -307,10 +309,12 @@ def render_digest(view: DigestView) -> Message:
             status = f" · {STATUSES[kr.status]}" if kr.status in STATUSES else ""
             lines.append(f"{emoji} KR-{kr.number} {escape(kr.title)}:{moved}{status}{note}")
     chunks = pack_lines(lines)
-    room = MAX_BLOCKS - len(blocks) - 2
+    room = MAX_BLOCKS - len(blocks) - 2 - (1 if view.away else 0)
     blocks.extend(section(chunk) for chunk in chunks[:room])
     if len(chunks) > room:
         blocks.append(context("More in `/okr status` for this channel."))
+    if view.away:
+        blocks.append(context(away_line(view.away)))
     if view.missing_owners:
         names = ", ".join(f"<@{user}>" for user in view.missing_owners)
         blocks.append(context(f":hourglass: Not checked in this week: {names}"))

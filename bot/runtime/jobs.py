@@ -102,6 +102,7 @@ async def plan_team(services: Services, team_id: str, now: datetime, report: Tic
                 return False
             if attempt == "fresh zones" or not context.needs_user_sync(now):
                 await _step(report, store, "check-ins", cycle.plan(store, context, now))
+                await _step(report, store, "escalations", services.habits.plan(store, context, now))
                 await _step(report, store, "alerts", services.alerts.plan(store, now))
                 return True
         try:
@@ -120,7 +121,9 @@ async def deliver_team(
 ) -> None:
     """Send what one workspace has due (see `Outbox.deliver` for `wait`), isolated: a
     failure is logged with the team id and the other workspaces go on."""
-    composers = Composers(services.cycle.composer(), services.alerts.composer())
+    composers = Composers(
+        services.cycle.composer(), services.alerts.composer(), services.habits.composer()
+    )
     try:
         delivered = await services.outbox.deliver(team_id, now, composers, wait=wait)
     except Exception:

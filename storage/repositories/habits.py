@@ -31,6 +31,20 @@ class HabitRepository(TeamRepository):
         )
         return [(kr, owner) for kr, owner in rows.tuples().all()]
 
+    async def key_results_with_objectives(
+        self, key_result_ids: Iterable[int]
+    ) -> dict[int, tuple[KeyResult, Objective]]:
+        """Key results by id, each with its objective (one query)."""
+        ids = sorted(set(key_result_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(KeyResult, Objective)
+            .join(Objective, Objective.id == KeyResult.objective_id)
+            .where(KeyResult.team_id == self.team_id, KeyResult.id.in_(ids))
+        )
+        return {kr.id: (kr, objective) for kr, objective in rows.tuples().all()}
+
     async def objective_owners(self, objective_ids: Iterable[int]) -> dict[int, str]:
         ids = sorted(set(objective_ids))
         if not ids:
