@@ -77,6 +77,11 @@ async def test_admin_checks_in_on_behalf_from_the_modal(bot: Bot) -> None:
         "UADMIN",
         "modal",
     )
+    # Ben's own prompt shows what was recorded for him.
+    [ben_prompt] = prompts_to(bot, "U2")
+    await bot.slack.wait_until(
+        lambda: "Recorded" in json.dumps(shown(bot, "U2", ben_prompt["ts"])["blocks"])
+    )
     # It answers Ben's prompt (no reminder for him), not one of the admin's.
     assert (await prompt_of(bot, "U2")).answered_at is not None
     assert check_in.prompt_id == (await prompt_of(bot, "U2")).id
@@ -239,6 +244,9 @@ async def test_escalation_dms_the_objective_owner_once_per_streak(bot: Bot) -> N
     assert "from 1 to 12" in bad.text
     on = await bot.command("schedule escalate 2", user="UADMIN")
     assert "After *2 missed check-ins in a row*" in on.text
+    assert "After *2 missed in a row*" in (await bot.command("schedule")).text
+    helped = (await bot.command("help")).text
+    assert "/okr away until 2026-12-24" in helped and "/okr schedule escalate" in helped
 
     def escalations() -> list[dict[str, Any]]:
         return sent_of_kind(bot, "U1", "escalation")
