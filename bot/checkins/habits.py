@@ -40,6 +40,7 @@ HABIT_KINDS = (ASSIGNED, ESCALATION)
 MAX_ESCALATE_AFTER = 12
 # Periods looked back beyond N to find where a streak began (skipped weeks included).
 LOOK_BACK_EXTRA = 8
+CLOSING_WINDOW = timedelta(hours=1)
 
 
 class HabitsService:
@@ -84,14 +85,20 @@ class HabitsService:
         grace = self._grace
         if workspace is not None and workspace.digest_delay_hours is not None:
             grace = timedelta(hours=workspace.digest_delay_hours)
-        since = now - (periods + LOOK_BACK_EXTRA) * WEEK
-        closed = [
-            p for p in await store.habits.prompts_between(since, now) if p.period_end + grace <= now
-        ]
-        # Only a period that closed in the last week can complete a streak now.
-        owners = {p.user_id for p in closed if p.period_end + grace > now - WEEK}
+        # A streak grows when a period closes: look at the owners whose period closed in
+        # the last hour (one query; nothing more on most ticks). A closing missed while the
+        # bot was down is caught at the next one: the streak keeps its first missed prompt.
+        owners = await store.habits.owners_with_periods_ending(
+            now - grace - CLOSING_WINDOW, now - grace
+        )
         if not owners:
             return {}
+        since = now - (periods + LOOK_BACK_EXTRA) * WEEK
+        closed = [
+            p
+            for p in await store.habits.prompts_between(since, now, owners)
+            if p.period_end + grace <= now
+        ]
         key_results = await store.okrs.key_results_owned_by_any(owners)
         objective_owners = await store.habits.objective_owners(
             kr.objective_id for kr in key_results

@@ -126,12 +126,31 @@ class HabitRepository(TeamRepository):
             .values(escalate_after=periods)
         )
 
-    async def prompts_between(self, since: datetime, until: datetime) -> list[Prompt]:
-        """Prompts whose period began in [since, until), oldest first."""
+    async def owners_with_periods_ending(self, after: datetime, until: datetime) -> set[str]:
+        """Owners with a prompt whose period ended in (after, until]."""
+        rows = await self.session.scalars(
+            select(Prompt.user_id)
+            .where(
+                Prompt.team_id == self.team_id,
+                Prompt.period_end > after,
+                Prompt.period_end <= until,
+            )
+            .distinct()
+        )
+        return set(rows.all())
+
+    async def prompts_between(
+        self, since: datetime, until: datetime, owners: Iterable[str]
+    ) -> list[Prompt]:
+        """These owners' prompts whose period began in [since, until), oldest first."""
+        ids = sorted(set(owners))
+        if not ids:
+            return []
         rows = await self.session.scalars(
             select(Prompt)
             .where(
                 Prompt.team_id == self.team_id,
+                Prompt.user_id.in_(ids),
                 Prompt.period_start >= since,
                 Prompt.period_start < until,
             )

@@ -17,5 +17,7 @@ async def test_a_failing_zone_refresh_still_sends_the_prompts(bot: Bot) -> None:
     bot.slack.inject("users.list", status=500, count=50)  # outlasts the client's retries
     report = await tick(bot.services, MONDAY_9_NEW_YORK)
     assert report.failed_teams == []
-    assert report.done.get("messages sent") == 1  # Ben, in the fallback zone's Monday 9:00
+    assert report.done.get("prompts planned") == 1  # Ben, in the fallback zone's Monday 9:00
+    # His prompt, and the DM telling him he owns KR-1 now (issue 10).
+    assert report.done.get("messages sent") == 2
     assert [c.method for c in bot.slack.calls_to("users.list")]  # it was tried
