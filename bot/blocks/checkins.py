@@ -43,6 +43,7 @@ class Recorded:
     confidence: int | None
     note: str | None
     unit: str | None
+    on_behalf_of: str | None = None  # the owner, when someone else entered it
 
 
 def recorded_facts(recorded: Recorded) -> str:
@@ -62,9 +63,12 @@ def recorded_facts(recorded: Recorded) -> str:
 
 def describe_recorded(recorded: Recorded) -> str:
     """`*KR-4* Title · 150 teams · at risk — “note”` as mrkdwn."""
-    return (
+    line = (
         f"*KR-{recorded.key_result_number}* {escape(recorded.title)} · {recorded_facts(recorded)}"
     )
+    if recorded.on_behalf_of:
+        line += f" (for <@{recorded.on_behalf_of}>)"
+    return line
 
 
 def render_recorded(recorded: list[Recorded]) -> str:

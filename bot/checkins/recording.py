@@ -63,6 +63,7 @@ def recorded_from(kr: KeyResult, check_in: CheckIn) -> Recorded:
         check_in.confidence,
         check_in.note,
         kr.unit,
+        check_in.author_id if check_in.entered_by not in {None, check_in.author_id} else None,
     )
 
 

@@ -95,6 +95,7 @@ async def test_objective_owner_checks_in_on_behalf_by_dm(bot: Bot) -> None:
     await setup_okrs(bot)
     await dm(bot, "U1", "KR-3 3.8 at risk: Ben is out, numbers from the meeting")
     await bot.slack.wait_until(lambda: "Recorded" in last_text(bot, "U1"))
+    assert "(for <@U2>)" in last_text(bot, "U1")
     [check_in] = await check_ins(bot)
     assert (check_in.value, check_in.status, check_in.author_id, check_in.entered_by) == (
         3.8,
