@@ -210,8 +210,8 @@ class CheckInService:
             validated.append((entry, kr, value, validate_confidence(entry.confidence)))
         recorded = []
         async with self._db.team(team_id) as store:
-            # The prompt answered: the one named (if it is the author's), else the author's
-            # latest that has begun, so late answers count for their period.
+            # The prompt answered, per key-result owner: the one named (if it is theirs),
+            # else their latest that has begun, so late answers count for their period.
             named = await store.prompts.get(prompt_id) if prompt_id is not None else None
             answered: dict[str, Prompt | None] = {}
             for entry, kr, value, confidence in validated:
