@@ -10,7 +10,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from bot.checkins.away import AwayService
 from bot.checkins.cycle import CheckInCycle
+from bot.checkins.habits import HabitsService
 from bot.checkins.recording import CheckInService
 from bot.checkins.schedule import ScheduleService
 from bot.core.metrics import Metrics
@@ -31,6 +33,8 @@ class Deps(Protocol):
     checkins: CheckInService
     cycle: CheckInCycle
     schedules: ScheduleService
+    habits: HabitsService
+    away: AwayService
     kpis: KpiService
     alerts: AlertService
     workspaces: Workspaces

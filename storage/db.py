@@ -40,6 +40,13 @@ class DatabaseUnavailable(Exception):
     Whatever the unit of work wrote was rolled back; callers say so and try later."""
 
 
+def is_write_conflict(error: BaseException) -> bool:
+    """SQLite's "database is locked" for a transaction that read and then wrote after
+    another connection committed (its snapshot is stale, so the busy timeout cannot
+    help): the whole transaction must be run again."""
+    return isinstance(error, exc.OperationalError) and "database is locked" in str(error.orig)
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Whether `error` means "cannot reach the database", not "the query was wrong"."""
     if isinstance(error, DatabaseUnavailable | OSError | TimeoutError):

@@ -78,6 +78,8 @@ class Workspace(Base):
     reminder_hours: Mapped[float | None] = mapped_column(Float)
     digest_delay_hours: Mapped[float | None] = mapped_column(Float)
     alert_repeat_hours: Mapped[float | None] = mapped_column(Float)
+    # Missed periods in a row after which the objective's owner is told (None: never).
+    escalate_after: Mapped[int | None] = mapped_column(Integer)
 
 
 class Objective(Base):
@@ -152,7 +154,10 @@ class CheckIn(Base):
     status: Mapped[str | None] = mapped_column(String(16))
     confidence: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str | None] = mapped_column(Text)
+    # For whom (the key result's owner) and who typed it (an admin or the objective's
+    # owner may check in on someone's behalf).
     author_id: Mapped[str | None] = mapped_column(String(32))
+    entered_by: Mapped[str | None] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"))
@@ -211,6 +216,7 @@ class Prompt(Base):
     # The weekly slot ("0@09:00") this prompt is for: key results on another
     # channel's schedule get their own prompt at their own slot.
     slot: Mapped[str] = mapped_column(String(8), nullable=False, default="0@09:00")
+    # pending → sent → answered; skipped (out that week) or away (`/okr away`).
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
@@ -218,6 +224,23 @@ class Prompt(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     skipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class Absence(Base):
+    """Someone away until a day (inclusive, in their zone): no prompts or reminders
+    for periods that begin before `ends_at`, and "away" in digests."""
+
+    __tablename__ = "absences"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.team_id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    until: Mapped[str] = mapped_column(String(10), nullable=False)  # "YYYY-MM-DD", their day
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # the next midnight
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 

@@ -24,6 +24,7 @@ from bot.blocks.common import (
     value_with_unit,
 )
 from bot.blocks.goals import candidate_blocks
+from bot.blocks.habits import AwayOwner, away_line
 from bot.blocks.kpis import kpi_health_line
 from bot.blocks.status import STATUS_EMOJI
 from bot.core.kpi_health import ImprovementCandidate, KpiHealth
@@ -48,6 +49,7 @@ class Recorded:
     confidence: int | None
     note: str | None
     unit: str | None
+    on_behalf_of: str | None = None  # the owner, when someone else entered it
 
 
 def recorded_facts(recorded: Recorded) -> str:
@@ -67,9 +69,12 @@ def recorded_facts(recorded: Recorded) -> str:
 
 def describe_recorded(recorded: Recorded) -> str:
     """`*KR-4* Title · 150 teams · at risk — “note”` as mrkdwn."""
-    return (
+    line = (
         f"*KR-{recorded.key_result_number}* {escape(recorded.title)} · {recorded_facts(recorded)}"
     )
+    if recorded.on_behalf_of:
+        line += f" (for <@{recorded.on_behalf_of}>)"
+    return line
 
 
 def render_recorded(recorded: list[Recorded]) -> str:
@@ -320,6 +325,7 @@ class DigestView:
     missing_owners: list[str] = field(default_factory=list)
     # KPIs abnormal for more than a quarter of the last four weeks that no KR follows.
     candidates: list[ImprovementCandidate] = field(default_factory=list)
+    away: list[AwayOwner] = field(default_factory=list)  # instead of "not checked in"
 
 
 def render_digest(view: DigestView) -> Message:
@@ -350,11 +356,13 @@ def render_digest(view: DigestView) -> Message:
             lines.append(f"{emoji} KR-{kr.number} {escape(kr.title)}:{moved}{status}{note}")
     chunks = pack_lines(lines)
     candidates = candidate_blocks(view.candidates[:MAX_CANDIDATES])
-    room = MAX_BLOCKS - len(blocks) - 2 - len(candidates)
+    room = MAX_BLOCKS - len(blocks) - 2 - len(candidates) - (1 if view.away else 0)
     blocks.extend(section(chunk) for chunk in chunks[:room])
     if len(chunks) > room:
         blocks.append(context("More in `/okr status` for this channel."))
     blocks.extend(candidates)
+    if view.away:
+        blocks.append(context(away_line(view.away)))
     if view.missing_owners:
         names = ", ".join(f"<@{user}>" for user in view.missing_owners)
         blocks.append(context(f":hourglass: Not checked in this week: {names}"))

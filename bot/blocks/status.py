@@ -56,6 +56,7 @@ class CheckInView:
     note: str | None
     author_id: str | None
     at: datetime
+    entered_by: str | None = None  # when someone else typed it on the author's behalf
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,8 @@ def _history(
         status = STATUS_LABEL.get(check_in.status or "", "no status")
         note = f" — “{escape(clip(check_in.note, 200))}”" if check_in.note else ""
         author = f" · {person(check_in.author_id, names)}" if check_in.author_id else ""
+        if check_in.entered_by and check_in.entered_by != check_in.author_id:
+            author += f" · entered by {person(check_in.entered_by, names)}"
         if kr.kind == "boolean":
             value = boolean_value(check_in.value)
         else:

@@ -22,6 +22,7 @@ from bot.blocks.checkins import (
     render_digest,
     render_prompt,
 )
+from bot.checkins.away import away_owners
 from bot.checkins.planning import (
     TeamContext,
     digest_period,
@@ -303,7 +304,10 @@ async def digest_view(store: TeamStore, row: OutboxMessage) -> DigestView | None
             )
         )
     missing = sorted(p.user_id for p in prompts if p.answered_at is None and p.skipped_at is None)
-    return DigestView(channel_id, period_start, period_end, views, missing, candidates)
+    away = await away_owners(store, prompts)
+    return DigestView(
+        channel_id, period_start, period_end, views, missing, candidates=candidates, away=away
+    )
 
 
 def _measure(kr: KeyResult, value: float | None) -> Measure:

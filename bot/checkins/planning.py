@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.checkins.away import hold_away
 from bot.core.schedule import WEEK, Schedules, WeeklySlot, previous_slot, zone_named
 from storage.repositories import TeamStore
 from storage.repositories.outbox import Planned
@@ -117,7 +118,7 @@ async def plan_prompts(
     store: TeamStore, context: TeamContext, now: datetime, fallback: ZoneInfo
 ) -> int:
     """Create the prompt and its outbox row for every due owner; returns how many."""
-    due = await due_prompts(store, context, now, fallback)
+    due = await hold_away(store, await due_prompts(store, context, now, fallback), now)
     created = 0
     for start in range(0, len(due), PROMPT_BATCH):
         chunk = due[start : start + PROMPT_BATCH]

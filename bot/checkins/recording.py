@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.blocks.checkins import KeyResultLine, Recorded
+from bot.checkins.behalf import Entrants
 from bot.checkins.dm import Entry, parse_value, validate_confidence
-from bot.core.errors import Forbidden, NotFound, UserError
+from bot.core.errors import NotFound, UserError
 from bot.core.progress import STATUSES, Measure, progress
+from bot.slack.directory import Directory
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Prompt
 
@@ -61,17 +63,24 @@ def recorded_from(kr: KeyResult, check_in: CheckIn) -> Recorded:
         check_in.confidence,
         check_in.note,
         kr.unit,
+        check_in.author_id if check_in.entered_by not in {None, check_in.author_id} else None,
     )
 
 
 class CheckInService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, directory: Directory | None = None) -> None:
         self._db = db
+        self._entrants = Entrants(db, directory)
 
     async def lines_for(
-        self, team_id: str, user_id: str, numbers: list[int] | None
+        self,
+        team_id: str,
+        user_id: str,
+        numbers: list[int] | None,
+        now: datetime | None = None,
     ) -> list[KeyResultLine]:
-        """Form lines for the caller's key results (all of them, or the ones named)."""
+        """Form lines for the caller's key results (all of them, or the ones named, which
+        may be someone else's when the caller may check in on their behalf)."""
         async with self._db.team(team_id) as store:
             owned = await store.okrs.key_results_owned_by(user_id)
             if numbers is not None:
@@ -84,21 +93,32 @@ class CheckInService:
                     other = await store.okrs.key_result(number)
                     if other is None:
                         raise NotFound(f"there is no key result KR-{number} in this workspace")
-                    raise Forbidden(
-                        f"KR-{number} belongs to <@{other.owner_id}>: only its owner checks in"
-                    )
+                    chosen.append(other)
                 owned = chosen
             if not owned:
                 raise UserError("you own no active key results to check in on")
             latest = await store.checkins.latest(kr.id for kr in owned)
+        await self._entrants.require(team_id, user_id, owned, now)
         return [key_result_line(kr, latest.get(kr.id)) for kr in owned]
 
     async def check_form(
-        self, team_id: str, user_id: str, form: dict[int, FormEntry]
+        self,
+        team_id: str,
+        user_id: str,
+        form: dict[int, FormEntry],
+        now: datetime | None = None,
     ) -> tuple[list[tuple[Entry, KeyResult]], dict[tuple[int, str], str]]:
         """Validate modal input per field; errors are keyed by (key result, field)."""
         async with self._db.team(team_id) as store:
             owned = {kr.number: kr for kr in await store.okrs.key_results_owned_by(user_id)}
+            others = [
+                kr
+                for kr, _ in await store.habits.active_key_results(
+                    n for n in form if n not in owned
+                )
+            ]
+        allowed = await self._entrants.allowed(team_id, user_id, others, now)
+        owned.update({kr.number: kr for kr in others if kr.id in allowed})
         errors: dict[tuple[int, str], str] = {}
         pairs = []
         for number, entry in form.items():
@@ -129,7 +149,12 @@ class CheckInService:
         return pairs, errors
 
     async def resolve_entries(
-        self, team_id: str, user_id: str, entries: list[Entry], prompt_id: int | None
+        self,
+        team_id: str,
+        user_id: str,
+        entries: list[Entry],
+        prompt_id: int | None,
+        now: datetime | None = None,
     ) -> list[tuple[Entry, KeyResult]]:
         """Pair each entry with its key result; a bare value needs exactly one candidate."""
         async with self._db.team(team_id) as store:
@@ -159,11 +184,9 @@ class CheckInService:
                     exists = await store.okrs.key_result(entry.key_result_number)
                     if exists is None:
                         raise NotFound(f"there is no key result KR-{entry.key_result_number}")
-                    raise Forbidden(
-                        f"KR-{entry.key_result_number} belongs to <@{exists.owner_id}>: "
-                        "only its owner checks in on it"
-                    )
+                    kr = exists  # someone else's: checked below
                 pairs.append((entry, kr))
+        await self._entrants.require(team_id, user_id, [kr for _, kr in pairs], now)
         return pairs
 
     async def record(
@@ -175,7 +198,10 @@ class CheckInService:
         now: datetime,
         prompt_id: int | None = None,
     ) -> list[Recorded]:
-        """Validate every entry, then store them all in one transaction (or none)."""
+        """Validate every entry, then store them all in one transaction (or none).
+
+        `author_id` is who typed it; each check-in is for its key result's owner and
+        answers that owner's prompt (an admin may check in on someone's behalf)."""
         validated = []
         for entry, kr in pairs:
             value = parse_value(entry.raw_value, kr) if entry.raw_value else None
@@ -184,15 +210,22 @@ class CheckInService:
             validated.append((entry, kr, value, validate_confidence(entry.confidence)))
         recorded = []
         async with self._db.team(team_id) as store:
-            # The prompt answered: the one named (if it is the author's), else the author's
-            # latest that has begun, so late answers count for their period.
-            prompt = await store.prompts.get(prompt_id) if prompt_id is not None else None
-            if prompt is None or prompt.user_id != author_id:
-                prompt = await store.prompts.latest_started(author_id, now, open_only=False)
+            # The prompt answered, per key-result owner: the one named (if it is theirs),
+            # else their latest that has begun, so late answers count for their period.
+            named = await store.prompts.get(prompt_id) if prompt_id is not None else None
+            answered: dict[str, Prompt | None] = {}
             for entry, kr, value, confidence in validated:
                 row = await store.okrs.key_result(kr.number)
                 if row is None:  # deleted since the form was opened
                     raise NotFound(f"KR-{kr.number} no longer exists")
+                owner = row.owner_id
+                if owner not in answered:
+                    answered[owner] = (
+                        named
+                        if named is not None and named.user_id == owner
+                        else await store.prompts.latest_started(owner, now, open_only=False)
+                    )
+                prompt = answered[owner]
                 check_in = CheckIn(
                     team_id=team_id,
                     key_result_id=row.id,
@@ -200,7 +233,8 @@ class CheckInService:
                     status=entry.status,
                     confidence=confidence,
                     note=entry.note,
-                    author_id=author_id,
+                    author_id=owner,
+                    entered_by=author_id,
                     source=source,
                     created_at=now,
                     prompt_id=prompt.id if prompt is not None else None,
@@ -212,7 +246,8 @@ class CheckInService:
                     row.confidence = confidence
                 row.updated_at = now
                 recorded.append(recorded_from(row, check_in))
-            _mark_answered(prompt, now)
+            for prompt in answered.values():
+                _mark_answered(prompt, now)
         return recorded
 
 

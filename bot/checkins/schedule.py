@@ -23,7 +23,20 @@ class ScheduleService:
         async with self._db.team(actor.team_id) as store:
             row = (await store.prompts.schedule(channel)) if channel else None
             row = row or await store.prompts.schedule()
+            workspace = await store.workspace.get()
         slot = WeeklySlot(row.weekday, row.local_time) if row else DEFAULT_SCHEDULE
+        escalate = workspace.escalate_after if workspace is not None else None
+        escalation: tuple[str | Strong | Code, ...] = (
+            (
+                "\nAfter ",
+                Strong(f"{escalate} missed in a row"),
+                ", the objective's owner is told (",
+                Code("/okr schedule escalate off"),
+                " to stop).",
+            )
+            if escalate
+            else ()
+        )
         return Done(
             Emoji("calendar"),
             " Check-ins are requested every ",
@@ -32,6 +45,7 @@ class ScheduleService:
             ", in each owner's own time zone. Change it with ",
             Code("/okr schedule friday 15:00"),
             ".",
+            *escalation,
         )
 
     async def change(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from bot.core.errors import UserError
 from bot.core.grammar import (
@@ -39,6 +41,9 @@ USAGE = {
     "checkin": "/okr checkin [KR-4]",
     "schedule": "/okr schedule [monday 09:00] [#channel]",
     "skip": "/okr skip",
+    "away": "/okr away until 2026-12-24",
+    "back": "/okr back",
+    "escalate": "/okr schedule escalate (3 | off)",
 }
 
 HELP_TEXT = "\n".join(
@@ -65,6 +70,11 @@ HELP_TEXT = "\n".join(
         f"• `{USAGE['schedule']}` — show or set the weekly check-in time "
         "(for one objective channel with `#channel`)",
         "• `/okr skip` — out this week: no check-in, no reminder",
+        f"• `{USAGE['away']}` — away until that day (inclusive): no check-ins or reminders,"
+        " shown as away in digests; `/okr back` ends it early",
+        f"• `{USAGE['escalate']}` — admins: after that many missed check-ins in a row, "
+        "the objective's owner gets one DM about the key result",
+        "• Objective owners and admins may `/okr checkin KR-4` on someone's behalf",
         "",
         "Only an owner or a workspace admin may change or delete an objective or key result.",
     ]
@@ -205,6 +215,21 @@ class Skip:
     pass
 
 
+@dataclass(frozen=True)
+class Away:
+    until: date  # the last day away, in the person's own zone
+
+
+@dataclass(frozen=True)
+class Back:
+    pass
+
+
+@dataclass(frozen=True)
+class Escalate:
+    periods: int | None  # None: off
+
+
 OkrCommand = (
     Help
     | Status
@@ -218,6 +243,9 @@ OkrCommand = (
     | CheckIn
     | ScheduleCommand
     | Skip
+    | Away
+    | Back
+    | Escalate
 )
 
 
@@ -338,10 +366,50 @@ def parse_okr_command(text: str) -> OkrCommand:
         if rest:
             raise UserError("skip takes no arguments", USAGE["skip"])
         return Skip()
+    if head == "away":
+        return _parse_away(rest)
+    if head == "back":
+        if rest:
+            raise UserError("back takes no arguments", USAGE["back"])
+        return Back()
     raise UserError(
         f"unknown command `{tokens[0].text}`: try `/okr help`",
-        "/okr [status | objective | kr | checkin | schedule | skip | help]",
+        "/okr [status | objective | kr | checkin | schedule | skip | away | back | help]",
     )
+
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_away(rest: list[Token]) -> Away:
+    usage = USAGE["away"]
+    words = [t.text for t in rest]
+    if words and words[0].lower() == "until":
+        words = words[1:]
+    if len(words) != 1:
+        raise UserError("give the last day you are away, like `2026-12-24`", usage)
+    text = words[0]
+    try:
+        if not _DAY.match(text):
+            raise ValueError(text)
+        until = date.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"`{text}` is not a date like `2026-12-24` (year-month-day)", usage
+        ) from None
+    return Away(until)
+
+
+def _parse_escalate(rest: list[Token]) -> Escalate:
+    usage = USAGE["escalate"]
+    if len(rest) != 1:
+        raise UserError("give a number of missed periods, or `off`", usage)
+    text = rest[0].text.lower()
+    if text in {"off", "never", "0", "none"}:
+        return Escalate(None)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 12:
+        raise UserError(f"`{rest[0].text}` is not a number of periods from 1 to 12", usage)
+    return Escalate(int(text))
 
 
 def _parse_status(rest: list[Token]) -> Status:
@@ -562,8 +630,10 @@ def parse_local_time(text: str) -> str | None:
     return f"{hour:02d}:{minute:02d}"
 
 
-def _parse_schedule(rest: list[Token]) -> ScheduleCommand:
+def _parse_schedule(rest: list[Token]) -> ScheduleCommand | Escalate:
     usage = USAGE["schedule"]
+    if rest and rest[0].text.lower() == "escalate":
+        return _parse_escalate(rest[1:])
     channel = parse_channel(rest[-1].text) if rest else None
     if channel is not None:
         rest = rest[:-1]

@@ -15,6 +15,7 @@ from bot.blocks.goals import KpiGoalDraft
 from bot.core.actor import Actor
 from bot.core.errors import FieldError, Forbidden, NotFound, UserError
 from bot.core.grammar import ChannelRef, UserRef
+from bot.core.habits import assigned_message
 from bot.core.numbers import describe_range, format_number, format_value
 from bot.core.outcome import ChannelMention, Code, Done, Emoji, Strong, UserMention
 from bot.core.progress import current_cycle
@@ -156,6 +157,10 @@ class OkrService:
                 kpi=kpi,
                 now=now,
             )
+            if owner != actor.user_id:  # tell them what it is and when they will be asked
+                await store.outbox.plan(
+                    [assigned_message(key_result.id, owner, actor.user_id, now)], now
+                )
         follows: tuple[str | Code, ...] = (
             ("; it follows KPI ", Code(command.follows)) if command.follows else ()
         )
@@ -241,8 +246,12 @@ class OkrService:
                 key_result.title = command.title
             if command.unit is not None:
                 key_result.unit = command.unit
-            if owner is not None:
+            if owner is not None and owner != key_result.owner_id:
                 key_result.owner_id = owner
+                if owner != actor.user_id:
+                    await store.outbox.plan(
+                        [assigned_message(key_result.id, owner, actor.user_id, now)], now
+                    )
             key_result.updated_at = now
         return Done(
             Emoji("pencil2"),

@@ -103,6 +103,7 @@ class StatusService:
             people |= {c.author_id for c in recent if c.author_id}
             if resolved_user:
                 people.add(resolved_user)
+            people |= {c.entered_by for c in recent if c.entered_by}
             names = await store.workspace.display_names(people)
             followed_ids = [kr.kpi_id for kr in key_results if kr.kpi_id is not None]
             health = health_by_kpi(await store.kpis.health_rows(followed_ids))
@@ -235,7 +236,9 @@ def _key_result_view(
         created_at=kr.created_at,
         pace_from=pace_start(cycle, kr.created_at),
         recent=[
-            CheckInView(c.value, c.status, c.confidence, c.note, c.author_id, c.created_at)
+            CheckInView(
+                c.value, c.status, c.confidence, c.note, c.author_id, c.created_at, c.entered_by
+            )
             for c in history
         ],
     )

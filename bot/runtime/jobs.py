@@ -23,6 +23,7 @@ from bot.core.message import Message
 from bot.runtime.services import Services
 from bot.slack.clients import NoInstallation
 from bot.slack.outbox import Composer
+from storage.db import is_write_conflict
 from storage.models import OutboxMessage
 from storage.repositories import TeamStore
 from storage.repositories.fleet import installed_team_ids, teams_with_due_messages
@@ -82,18 +83,48 @@ async def _step(
     try:
         async with store.session.begin_nested():
             report.add(await work)
-    except Exception:
+    except Exception as error:
+        if is_write_conflict(error):
+            raise _WriteConflict() from error
         log.exception("tick step failed", extra={"team_id": store.team_id, "step": name})
         if store.team_id not in report.failed_teams:
             report.failed_teams.append(store.team_id)
 
 
+class _WriteConflict(Exception):
+    """The planning transaction lost a race with another writer (SQLite): run it again."""
+
+
+PLAN_ATTEMPTS = 3
+
+
 async def plan_team(services: Services, team_id: str, now: datetime, report: TickReport) -> bool:
     """Plan what one workspace has due at `now`; False when it is not to be worked on.
 
-    Loading the context and planning share one transaction, unless the time-zone
-    cache must first be refreshed from Slack (no Slack call runs inside one).
-    """
+    A transaction that lost a write race is run again from the start (its counts are
+    kept only when it commits)."""
+    for attempt in range(1, PLAN_ATTEMPTS + 1):
+        tried = TickReport(at=now)
+        try:
+            planned = await _plan_team_once(services, team_id, now, tried)
+        except _WriteConflict:
+            log.info("planning raced another writer: again", extra={"team_id": team_id})
+            if attempt == PLAN_ATTEMPTS:
+                report.failed_teams.append(team_id)
+                return False
+            await asyncio.sleep(0.05 * attempt)
+            continue
+        report.add(tried.done)
+        report.failed_teams.extend(t for t in tried.failed_teams if t not in report.failed_teams)
+        return planned
+    return False
+
+
+async def _plan_team_once(
+    services: Services, team_id: str, now: datetime, report: TickReport
+) -> bool:
+    """Loading the context and planning share one transaction, unless the time-zone
+    cache must first be refreshed from Slack (no Slack call runs inside one)."""
     cycle = services.cycle
     for attempt in ("cached zones", "fresh zones"):
         async with services.db.team(team_id) as store:
@@ -102,6 +133,7 @@ async def plan_team(services: Services, team_id: str, now: datetime, report: Tic
                 return False
             if attempt == "fresh zones" or not context.needs_user_sync(now):
                 await _step(report, store, "check-ins", cycle.plan(store, context, now))
+                await _step(report, store, "escalations", services.habits.plan(store, context, now))
                 await _step(report, store, "alerts", services.alerts.plan(store, now))
                 return True
         try:
@@ -120,7 +152,9 @@ async def deliver_team(
 ) -> None:
     """Send what one workspace has due (see `Outbox.deliver` for `wait`), isolated: a
     failure is logged with the team id and the other workspaces go on."""
-    composers = Composers(services.cycle.composer(), services.alerts.composer())
+    composers = Composers(
+        services.cycle.composer(), services.alerts.composer(), services.habits.composer()
+    )
     try:
         delivered = await services.outbox.deliver(team_id, now, composers, wait=wait)
     except Exception:

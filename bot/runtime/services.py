@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 
 from bot.api.routes import ApiDeps
 from bot.api.tokens import ApiTokens
+from bot.checkins.away import AwayService
 from bot.checkins.cycle import CheckInCycle, CycleSettings
+from bot.checkins.habits import HabitsService
 from bot.checkins.recording import CheckInService
 from bot.checkins.schedule import ScheduleService
 from bot.core.clock import utc_now
@@ -52,6 +54,8 @@ class Services:
     checkins: CheckInService
     cycle: CheckInCycle
     schedules: ScheduleService
+    habits: HabitsService
+    away: AwayService
     alerts: AlertService
     kpis: KpiService
     tokens: ApiTokens
@@ -132,9 +136,16 @@ def build_services(settings: Settings, *, clock: Callable[[], datetime] = utc_no
         outbox=outbox,
         okrs=OkrService(db, directory),
         status=StatusService(db, directory, settings.timezone),
-        checkins=CheckInService(db),
+        checkins=CheckInService(db, directory),
         cycle=CheckInCycle(db, directory, cycle_settings),
         schedules=ScheduleService(db, directory),
+        habits=HabitsService(
+            db,
+            directory,
+            settings.timezone,
+            timedelta(hours=settings.okrbot_digest_delay_hours),
+        ),
+        away=AwayService(db, directory, settings.timezone),
         alerts=alerts,
         kpis=KpiService(db, directory, alerts, settings.timezone),
         tokens=ApiTokens(db),

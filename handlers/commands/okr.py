@@ -56,11 +56,19 @@ async def execute(
             done = await deps.schedules.show(actor, command.channel)
         case cmd.ScheduleCommand(weekday=int(weekday), local_time=str(local_time)):
             done = await deps.schedules.change(actor, weekday, local_time, command.channel, now)
+        case cmd.Escalate():
+            done = await deps.habits.set_escalation(actor, command.periods, now)
+        case cmd.Away():
+            done, marked = await deps.away.away(actor, command.until, now)
+            await _refresh_prompts(deps, actor, marked)
+        case cmd.Back():
+            done, restored = await deps.away.back(actor, now)
+            await _refresh_prompts(deps, actor, restored)
         case cmd.Skip():
             done = Done(await deps.cycle.skip_current_period(actor.team_id, actor.user_id, now))
         case cmd.CheckIn():
             numbers = [command.key_result_number] if command.key_result_number else None
-            lines = await deps.checkins.lines_for(actor.team_id, actor.user_id, numbers)
+            lines = await deps.checkins.lines_for(actor.team_id, actor.user_id, numbers, now)
             prompt = await deps.cycle.open_prompt(actor.team_id, actor.user_id, now)
             metadata = {"prompt": prompt.id if prompt else None, "krs": [n.number for n in lines]}
             client = await deps.clients.for_team(actor.team_id)
@@ -71,3 +79,12 @@ async def execute(
         case _:
             raise AssertionError(f"unhandled command {command!r}")
     return {"response_type": "ephemeral", "text": render_done(done)}
+
+
+async def _refresh_prompts(deps: Deps, actor: Actor, prompt_ids: list[int]) -> None:
+    """Show on the person's prompt DMs that they are away (or back)."""
+    if not prompt_ids:
+        return
+    client = await deps.clients.for_team(actor.team_id)
+    for prompt_id in prompt_ids:
+        await deps.cycle.refresh_prompt(client, actor.team_id, actor.user_id, prompt_id)

@@ -11,6 +11,7 @@ from bot.blocks.checkins import render_recorded
 from bot.blocks.common import render_error
 from bot.checkins.dm import DM_HELP, parse_dm_reply
 from bot.core.errors import UserError
+from handlers.behalf import refresh_owners_prompts
 from handlers.deps import Deps
 from handlers.listening import guarded
 
@@ -36,7 +37,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         prompt_id = prompt.id if prompt is not None else None
         try:
             entries = parse_dm_reply(text)
-            pairs = await deps.checkins.resolve_entries(team_id, user_id, entries, prompt_id)
+            pairs = await deps.checkins.resolve_entries(team_id, user_id, entries, prompt_id, now)
             recorded = await deps.checkins.record(
                 team_id, user_id, pairs, "dm", now, prompt_id=prompt_id
             )
@@ -46,6 +47,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await client.chat_postMessage(channel=channel, text=render_recorded(recorded))
         if prompt is not None:
             await deps.cycle.refresh_prompt(client, team_id, user_id, prompt.id)
+        await refresh_owners_prompts(deps, client, team_id, user_id, pairs)
 
     app.event("message", matchers=[_matcher])(guarded(on_dm))
 

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.checkins import CHECKIN_CALLBACK
 from bot.checkins.recording import FormEntry
 from bot.core.errors import UserError
+from handlers.behalf import refresh_owners_prompts
 from handlers.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         numbers = [int(n) for n in metadata.get("krs", [])]
         form = _form(view["state"]["values"], numbers)
         try:
-            pairs, errors = await deps.checkins.check_form(team_id, user_id, form)
+            pairs, errors = await deps.checkins.check_form(team_id, user_id, form, deps.clock())
         except UserError as exc:
             first = numbers[0] if numbers else 0
             await ack(response_action="errors", errors={f"kr{first}_value": exc.message[:150]})
@@ -72,5 +73,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         if prompt_id is not None:
             await deps.cycle.refresh_prompt(client, team_id, user_id, int(prompt_id))
+        await refresh_owners_prompts(deps, client, team_id, user_id, pairs)
 
     app.view(CHECKIN_CALLBACK)(submit)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.repositories.alerts import AlertRepository
 from storage.repositories.checkins import CheckInRepository
+from storage.repositories.habits import HabitRepository
 from storage.repositories.kpis import KpiRepository
 from storage.repositories.okrs import OkrRepository
 from storage.repositories.outbox import OutboxRepository
@@ -62,3 +63,7 @@ class TeamStore:
     @cached_property
     def tokens(self) -> TokenRepository:
         return TokenRepository(self.session, self.team_id)
+
+    @cached_property
+    def habits(self) -> HabitRepository:
+        return HabitRepository(self.session, self.team_id)

@@ -145,8 +145,10 @@ async def test_bare_number_needs_exactly_one_pending_key_result(bot: Bot) -> Non
     await bot.slack.wait_until(lambda: "Recorded" in bot.slack.messages("DU2")[-1]["text"])
     [check_in] = await check_ins(bot)
     assert check_in.value == 4.2
-    await dm(bot, "U1", "KR-3 1")  # not theirs
-    await bot.slack.wait_until(lambda: "belongs to" in bot.slack.messages("DU1")[-1]["text"])
+    await dm(bot, "U3", "KR-3 1")  # not theirs, nor their objective
+    await bot.slack.wait_until(
+        lambda: any("belongs to" in m["text"] for m in bot.slack.messages("DU3"))
+    )
     await dm(bot, "U1", "KR-1 lots")
     await bot.slack.wait_until(lambda: "could not read" in bot.slack.messages("DU1")[-1]["text"])
     assert len(await check_ins(bot)) == 1
@@ -289,7 +291,7 @@ async def test_checkin_command_opens_the_modal(bot: Bot) -> None:
     [opened] = await bot.slack.wait_for("views.open")
     assert opened.params["view"]["callback_id"] == "checkin_submit"
     assert "KR-1" in json.dumps(opened.params["view"]["blocks"])
-    not_mine = await bot.command("checkin KR-3", user="U1")
+    not_mine = await bot.command("checkin KR-3", user="U3")  # neither owner nor admin
     assert "belongs to" in not_mine.text
 
 

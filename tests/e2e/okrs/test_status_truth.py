@@ -229,7 +229,11 @@ async def test_prompt_names_titles_and_hints_with_the_recipients_own_key_result(
     await two_owners(bot)
     await bot.command('kr add O-1 "Page load" range 0..1.5 unit s owner @cleo', user="U1")
     await run_tick(bot, datetime(2026, 11, 30, 0, 0, tzinfo=UTC))  # Monday 09:00 in Tokyo
-    [prompt] = bot.slack.messages("DU3")
+    [prompt] = [  # beside the DMs that told cleo she owns these key results
+        m
+        for m in bot.slack.messages("DU3")
+        if (m.get("metadata") or {}).get("event_payload", {}).get("kind") == "prompt"
+    ]
     assert prompt["text"] == (
         "Your weekly check-in: where do KR-3 Signups, KR-5 p95 latency and KR-6 Page load stand?"
     )

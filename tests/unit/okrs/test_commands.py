@@ -33,7 +33,7 @@ from bot.okrs.commands import (
 
 ANA = UserRef(user_id="U0ANA")
 GROWTH = ChannelRef(channel_id="C0GROWTH")
-TOP_USAGE = "/okr [status | objective | kr | checkin | schedule | skip | help]"
+TOP_USAGE = "/okr [status | objective | kr | checkin | schedule | skip | away | back | help]"
 OBJECTIVE_ACTIONS = "/okr objective add|edit|close|delete …"
 KR_ACTIONS = "/okr kr add|edit|delete …"
 
@@ -416,6 +416,15 @@ MALFORMED = [
     ("schedule monday \u00b2:00", USAGE["schedule"], "is not a time"),
     ("schedule monday #growth", USAGE["schedule"], "give a weekday and a time"),
     ("skip this week", USAGE["skip"], "skip takes no arguments"),
+    ("away", USAGE["away"], "give the last day you are away"),
+    ("away until", USAGE["away"], "give the last day you are away"),
+    ("away until 24/12/2026", USAGE["away"], "is not a date like `2026-12-24`"),
+    ("away 2026-02-30", USAGE["away"], "is not a date"),
+    ("away 2026-12-24 2026-12-25", USAGE["away"], "give the last day you are away"),
+    ("back soon", USAGE["back"], "back takes no arguments"),
+    ("schedule escalate", USAGE["escalate"], "give a number of missed periods"),
+    ("schedule escalate 0.5", USAGE["escalate"], "from 1 to 12"),
+    ("schedule escalate 13", USAGE["escalate"], "from 1 to 12"),
     ("status O-99999999999", USAGE["status"], "unknown scope"),
 ]
 
