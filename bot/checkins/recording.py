@@ -7,14 +7,22 @@ everything before it writes anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.blocks.checkins import KeyResultLine, Recorded
-from bot.checkins.dm import Entry, parse_value, validate_confidence
+from bot.checkins.dm import (
+    Candidate,
+    Entry,
+    LineProblem,
+    parse_dm_reply,
+    parse_value,
+    validate_confidence,
+)
 from bot.core.errors import Forbidden, NotFound, UserError
 from bot.core.progress import STATUSES, Measure, progress
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Prompt
+from storage.repositories import TeamStore
 
 NOTE_LIMIT = 2000
 
@@ -61,7 +69,24 @@ def recorded_from(kr: KeyResult, check_in: CheckIn) -> Recorded:
         check_in.confidence,
         check_in.note,
         kr.unit,
+        no_change=check_in.no_change,
     )
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    """What a DM stored and which of its lines it could not use, with why."""
+
+    recorded: list[Recorded]
+    problems: list[LineProblem]
+    # An edit whose earlier check-ins were replaced (so "nothing new" is still news).
+    replaced: int = 0
+    # Prompts whose DM shows what was recorded and should be redrawn.
+    prompt_ids: tuple[int, ...] = ()
+
+
+def _candidate(kr: KeyResult) -> Candidate:
+    return Candidate(kr.number, kr.title, kr.kind, kr.unit)
 
 
 class CheckInService:
@@ -128,43 +153,60 @@ class CheckInService:
             errors[(next(iter(form)), "value")] = "Enter a value or a status for at least one"
         return pairs, errors
 
-    async def resolve_entries(
-        self, team_id: str, user_id: str, entries: list[Entry], prompt_id: int | None
-    ) -> list[tuple[Entry, KeyResult]]:
-        """Pair each entry with its key result; a bare value needs exactly one candidate."""
+    async def record_reply(
+        self,
+        team_id: str,
+        author_id: str,
+        text: str,
+        now: datetime,
+        *,
+        prompt_id: int | None,
+        message_ts: str | None,
+        edited: bool = False,
+    ) -> ReplyOutcome:
+        """A DM, line by line: store the lines that read, name the ones that do not.
+
+        An edit (`edited`) first takes back what the same message stored, in the same
+        transaction, so the edited text is what counts (the key result's value and
+        confidence go back to what the remaining check-ins say)."""
         async with self._db.team(team_id) as store:
-            owned = await store.okrs.key_results_owned_by(user_id)
+            replaced: list[CheckIn] = []
+            if edited and message_ts:
+                replaced = await store.checkins.from_message(author_id, message_ts)
+                await store.checkins.delete(replaced)
+                await _restore_key_results(store, {c.key_result_id for c in replaced}, now)
+            owned = await store.okrs.key_results_owned_by(author_id)
             by_number = {kr.number: kr for kr in owned}
             pending = owned
             if prompt_id is not None:
                 answered = await store.checkins.answered_key_results(prompt_id)
                 pending = [kr for kr in owned if kr.id not in answered]
-            pairs = []
-            for entry in entries:
-                if entry.key_result_number is None:
-                    if not owned:
-                        raise UserError("you own no active key results to check in on")
-                    if len(pending) != 1 or len(entries) > 1:
-                        candidates = pending or owned
-                        numbers = ", ".join(f"KR-{kr.number}" for kr in candidates)
-                        hint = f"KR-{candidates[0].number} {entry.raw_value or ''}".strip()
-                        raise UserError(
-                            "which key result is that for? Start the line with its id, "
-                            f"like `{hint}` (yours: {numbers})."
-                        )
-                    pairs.append((entry, pending[0]))
-                    continue
-                kr = by_number.get(entry.key_result_number)
-                if kr is None:
-                    exists = await store.okrs.key_result(entry.key_result_number)
-                    if exists is None:
-                        raise NotFound(f"there is no key result KR-{entry.key_result_number}")
-                    raise Forbidden(
-                        f"KR-{entry.key_result_number} belongs to <@{exists.owner_id}>: "
-                        "only its owner checks in on it"
-                    )
-                pairs.append((entry, kr))
-        return pairs
+            reply = parse_dm_reply(
+                text, [_candidate(kr) for kr in owned], [_candidate(kr) for kr in pending]
+            )
+            problems = list(reply.problems)
+            validated: list[_Valid] = []
+            for parsed in reply.entries:
+                number = parsed.entry.key_result_number
+                kr = by_number.get(number) if number is not None else None
+                try:
+                    if kr is None:
+                        await _not_yours(store, number)
+                        continue
+                    validated.append(_validate(parsed.entry, kr))
+                except UserError as exc:
+                    problems.append(LineProblem(parsed.line, parsed.text, exc.message))
+            problems.sort(key=lambda p: p.line)
+            prompt = await _answered_prompt(store, author_id, prompt_id, now)
+            recorded = await _write(
+                store, author_id, validated, "dm", now, prompt, message_ts=message_ts
+            )
+            touched = {c.prompt_id for c in replaced if c.prompt_id is not None}
+            for stale_id in touched:
+                await _reopen_if_unanswered(store, stale_id)
+            if prompt is not None and recorded:
+                touched.add(prompt.id)
+        return ReplyOutcome(recorded, problems, len(replaced), tuple(sorted(touched)))
 
     async def record(
         self,
@@ -176,44 +218,116 @@ class CheckInService:
         prompt_id: int | None = None,
     ) -> list[Recorded]:
         """Validate every entry, then store them all in one transaction (or none)."""
-        validated = []
-        for entry, kr in pairs:
-            value = parse_value(entry.raw_value, kr) if entry.raw_value else None
-            if value is None and entry.status is None:
-                raise UserError(f"KR-{kr.number}: give a value or a status")
-            validated.append((entry, kr, value, validate_confidence(entry.confidence)))
-        recorded = []
+        validated = [_validate(entry, kr) for entry, kr in pairs]
         async with self._db.team(team_id) as store:
-            # The prompt answered: the one named (if it is the author's), else the author's
-            # latest that has begun, so late answers count for their period.
-            prompt = await store.prompts.get(prompt_id) if prompt_id is not None else None
-            if prompt is None or prompt.user_id != author_id:
-                prompt = await store.prompts.latest_started(author_id, now, open_only=False)
-            for entry, kr, value, confidence in validated:
-                row = await store.okrs.key_result(kr.number)
-                if row is None:  # deleted since the form was opened
-                    raise NotFound(f"KR-{kr.number} no longer exists")
-                check_in = CheckIn(
-                    team_id=team_id,
-                    key_result_id=row.id,
-                    value=value,
-                    status=entry.status,
-                    confidence=confidence,
-                    note=entry.note,
-                    author_id=author_id,
-                    source=source,
-                    created_at=now,
-                    prompt_id=prompt.id if prompt is not None else None,
-                )
-                await store.checkins.add(check_in)
-                if value is not None:
-                    row.current_value = value
-                if confidence is not None:
-                    row.confidence = confidence
-                row.updated_at = now
-                recorded.append(recorded_from(row, check_in))
-            _mark_answered(prompt, now)
-        return recorded
+            prompt = await _answered_prompt(store, author_id, prompt_id, now)
+            return await _write(store, author_id, validated, source, now, prompt)
+
+
+@dataclass(frozen=True)
+class _Valid:
+    entry: Entry
+    key_result: KeyResult
+    value: float | None
+    confidence: int | None
+
+
+def _validate(entry: Entry, kr: KeyResult) -> _Valid:
+    """The entry checked against its key result's kind; a UserError says what is wrong."""
+    if entry.no_change:
+        return _Valid(entry, kr, kr.current_value, validate_confidence(entry.confidence))
+    value = parse_value(entry.raw_value, kr) if entry.raw_value else None
+    if value is None and entry.status is None:
+        raise UserError(f"KR-{kr.number}: give a value or a status")
+    if entry.note is not None and len(entry.note) > NOTE_LIMIT:
+        raise UserError(f"keep the note under {NOTE_LIMIT:,} characters")
+    return _Valid(entry, kr, value, validate_confidence(entry.confidence))
+
+
+async def _not_yours(store: TeamStore, number: int | None) -> None:
+    """Raise why a key result named in a reply cannot be checked in by its sender."""
+    exists = await store.okrs.key_result(number) if number is not None else None
+    if exists is None:
+        raise NotFound(f"there is no key result KR-{number}")
+    raise Forbidden(f"KR-{number} belongs to <@{exists.owner_id}>: only its owner checks in on it")
+
+
+async def _answered_prompt(
+    store: TeamStore, author_id: str, prompt_id: int | None, now: datetime
+) -> Prompt | None:
+    """The prompt answered: the one named (if it is the author's), else the author's
+    latest that has begun, so late answers count for their period."""
+    prompt = await store.prompts.get(prompt_id) if prompt_id is not None else None
+    if prompt is None or prompt.user_id != author_id:
+        prompt = await store.prompts.latest_started(author_id, now, open_only=False)
+    return prompt
+
+
+async def _write(
+    store: TeamStore,
+    author_id: str,
+    validated: list[_Valid],
+    source: str,
+    now: datetime,
+    prompt: Prompt | None,
+    *,
+    message_ts: str | None = None,
+) -> list[Recorded]:
+    recorded = []
+    for item in validated:
+        row = await store.okrs.key_result(item.key_result.number)
+        if row is None:  # deleted since the form was opened
+            raise NotFound(f"KR-{item.key_result.number} no longer exists")
+        entry = item.entry
+        check_in = CheckIn(
+            team_id=store.team_id,
+            key_result_id=row.id,
+            value=row.current_value if entry.no_change else item.value,
+            status=entry.status,
+            confidence=item.confidence,
+            note=entry.note,
+            author_id=author_id,
+            source=source,
+            created_at=now,
+            prompt_id=prompt.id if prompt is not None else None,
+            message_ts=message_ts,
+            no_change=entry.no_change,
+        )
+        await store.checkins.add(check_in)
+        if item.value is not None and not entry.no_change:
+            row.current_value = item.value
+        if item.confidence is not None:
+            row.confidence = item.confidence
+        row.updated_at = now
+        recorded.append(recorded_from(row, check_in))
+    if recorded:
+        _mark_answered(prompt, now)
+    return recorded
+
+
+async def _restore_key_results(store: TeamStore, key_result_ids: set[int], now: datetime) -> None:
+    """After taking check-ins back: each key result's value and confidence as its remaining
+    check-ins say (the start value when none is left)."""
+    if not key_result_ids:
+        return
+    history = await store.checkins.history_until(key_result_ids, now + timedelta(days=1))
+    for kr in await store.okrs.key_results_by_ids(key_result_ids):
+        mine = [c for c in history if c.key_result_id == kr.id]
+        values = [c.value for c in mine if c.value is not None]
+        confidences = [c.confidence for c in mine if c.confidence is not None]
+        kr.current_value = values[-1] if values else kr.start_value
+        kr.confidence = confidences[-1] if confidences else None
+        kr.updated_at = now
+
+
+async def _reopen_if_unanswered(store: TeamStore, prompt_id: int) -> None:
+    """A prompt whose only answer was edited away is open again (and reminded)."""
+    if await store.checkins.answered_key_results(prompt_id):
+        return
+    prompt = await store.prompts.get(prompt_id)
+    if prompt is not None and prompt.state == "answered":
+        prompt.state = "sent" if prompt.message_ts else "pending"
+        prompt.answered_at = None
 
 
 def _mark_answered(prompt: Prompt | None, now: datetime) -> None:
