@@ -101,9 +101,10 @@ def render_reply(
         lines = "\n".join(f"• {describe_recorded(item)}" for item in recorded)
         parts.append(f":white_check_mark: {title}:\n{lines}")
     elif edited and replaced:
+        taken = "the check-in" if replaced == 1 else f"the {replaced} check-ins"
         parts.append(
             ":pencil2: Your edited message has no check-in in it any more, "
-            f"so I took back the {replaced} it had recorded."
+            f"so I took back {taken} it had recorded."
         )
     if problems:
         lines = "\n".join(

@@ -283,7 +283,9 @@ def _unit_end(line: str, lowered: str, i: int, unit: str | None) -> int:
     return i
 
 
-def _read_rest(line: str, start: int, kind: str | None, unit: str | None) -> _Rest:
+def _read_rest(
+    line: str, start: int, kind: str | None, unit: str | None, label: str = "the line"
+) -> _Rest:
     """Everything after the key result: value, unit, status, confidence, note."""
     lowered = line.lower()
     i = _skip(line, start, " \t")
@@ -329,8 +331,12 @@ def _read_rest(line: str, start: int, kind: str | None, unit: str | None) -> _Re
         break
     note = _unquote(line[_skip(line, i, _NOTE_LEAD) :].strip()) or None
     if raw_value is None and not no_change and status is None:
+        word = line[i:].split(maxsplit=1)[0][:20] if line[i:].strip() else ""
+        found = f", not `{word}`" if word else ""
+        if kind == "boolean":
+            raise UserError(f"{label} is done or not: answer `done`, `not done` or `same`{found}")
         raise UserError(
-            "I could not find a value: write a number, `done`/`not done`, `same` or a status"
+            f"{label} needs a number, `same` or a status (on track, at risk, off track){found}"
         )
     return _Rest(raw_value, status, confidence, note, no_change)
 
@@ -404,7 +410,13 @@ def parse_line(
                 f"like `KR-{candidates[0].number} {text[:20].replace('`', '')}` (yours: {ids})"
             )
         target = pending[0]
-    rest = _read_rest(text, start, target.kind if target else None, target.unit if target else None)
+    rest = _read_rest(
+        text,
+        start,
+        target.kind if target else None,
+        target.unit if target else None,
+        f"KR-{number if number is not None else (target.number if target else '?')}",
+    )
     entry = Entry(
         key_result_number=number if number is not None else (target.number if target else None),
         raw_value=rest.raw_value,
