@@ -331,12 +331,12 @@ def _read_rest(
         break
     note = _unquote(line[_skip(line, i, _NOTE_LEAD) :].strip()) or None
     if raw_value is None and not no_change and status is None:
-        word = line[i:].split(maxsplit=1)[0][:20] if line[i:].strip() else ""
-        found = f", not `{word}`" if word else ""
+        word = line[i:].split(maxsplit=1)[0][:20].replace("`", "'") if line[i:].strip() else ""
+        instead = f", not `{word}`" if word else ""
         if kind == "boolean":
-            raise UserError(f"{label} is done or not: answer `done`, `not done` or `same`{found}")
+            raise UserError(f"{label} is done or not: answer `done`, `not done` or `same`{instead}")
         raise UserError(
-            f"{label} needs a number, `same` or a status (on track, at risk, off track){found}"
+            f"{label} needs a number, `same` or a status (on track, at risk, off track){instead}"
         )
     return _Rest(raw_value, status, confidence, note, no_change)
 
