@@ -13,6 +13,7 @@ from bot.blocks.common import (
     Message,
     context,
     escape,
+    escape_keeping_references,
     header,
     number,
     pack_lines,
@@ -77,6 +78,7 @@ def render_recorded(recorded: list[Recorded]) -> str:
 
 
 LINE_QUOTE = 80
+PROBLEMS_SHOWN = 20
 
 
 def _quoted_line(text: str) -> str:
@@ -107,9 +109,13 @@ def render_reply(
             f"so I took back {taken} it had recorded."
         )
     if problems:
-        lines = "\n".join(
-            f"• line {line} {_quoted_line(text)}: {reason}" for line, text, reason in problems
-        )
+        shown = [
+            f"• line {line} {_quoted_line(text)}: {escape_keeping_references(reason)}"
+            for line, text, reason in problems[:PROBLEMS_SHOWN]
+        ]
+        if len(problems) > PROBLEMS_SHOWN:
+            shown.append(f"• …and {len(problems) - PROBLEMS_SHOWN} more lines like these")
+        lines = "\n".join(shown)
         lead = "Not recorded, I could not read" if recorded else "I could not read that"
         parts.append(f":warning: {lead}:\n{lines}")
         if not recorded:

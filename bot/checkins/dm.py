@@ -16,6 +16,8 @@ linear in the length of the text.
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,6 +61,8 @@ _NOTE_LEAD = " \t,;:·•|-\u2013\u2014"
 _QUOTES = {"\u201c": "\u201d", '"': '"', "\u2018": "\u2019", "'": "'"}
 # A title prefix shorter than this is too likely to be a word like `no` or `ok`.
 TITLE_PREFIX_MIN = 3
+# One message carries at most this many check-ins (a reply names each bad line).
+MAX_LINES = 50
 
 _SMALL_TALK_GREETINGS = {"hi", "hello", "hey", "hiya", "good morning", "morning", "yo"}
 _SMALL_TALK_THANKS = {
@@ -208,10 +212,16 @@ def _word_at(lowered: str, i: int, word: str) -> bool:
     return lowered.startswith(word, i) and (end >= len(lowered) or not lowered[end].isalnum())
 
 
+_RUNS: dict[str, re.Pattern[str]] = {}
+
+
 def _skip(text: str, i: int, chars: str) -> int:
-    while i < len(text) and text[i] in chars:
-        i += 1
-    return i
+    """Past a run of `chars` from `i` (a one-class regex: linear, no backtracking)."""
+    run = _RUNS.get(chars)
+    if run is None:
+        run = _RUNS[chars] = re.compile(f"[{re.escape(chars)}]*")
+    found = run.match(text, i)
+    return found.end() if found else i
 
 
 def _status_at(lowered: str, i: int) -> tuple[str, int] | None:
@@ -355,13 +365,7 @@ def _title_match(
     lowered = head.lower()
     if len(lowered) != len(head):
         return None  # a letter whose lower case is longer: no safe offsets, use the id
-    shared: list[tuple[Candidate, int]] = []
-    for candidate in candidates:
-        title = candidate.title.lower()
-        k = 0
-        while k < len(title) and k < len(lowered) and title[k] == lowered[k]:
-            k += 1
-        shared.append((candidate, k))
+    shared = [(c, _common_prefix(_lowered(c.title), lowered)) for c in candidates]
     end = max(k for _, k in shared)
     while end > 0 and end < len(lowered) and lowered[end].isalnum():
         end -= 1  # back to where a word of the line ends
@@ -374,6 +378,27 @@ def _title_match(
     return matching[0], end
 
 
+@functools.lru_cache(maxsize=4096)
+def _lowered(title: str) -> str:
+    return title.lower()
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the common prefix of `a` and `b`, by bisection on `startswith`
+    (each probe a C-level comparison: O(n log n) at worst, no Python loop per char);
+    0 when it is shorter than a title prefix may be."""
+    if min(len(a), len(b)) < TITLE_PREFIX_MIN or not b.startswith(a[:TITLE_PREFIX_MIN]):
+        return 0
+    low, high = TITLE_PREFIX_MIN, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if b.startswith(a[:middle]):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def parse_line(
     line: str,
     owned: Sequence[Candidate],
@@ -384,13 +409,12 @@ def parse_line(
     """One line: its entry and the sender's key result it is for (None when the id is not
     one of theirs; the caller says whose it is). Raises UserError with the reason."""
     text = line.strip()
-    by_number = {c.number: c for c in owned}
     target: Candidate | None = None
     number: int | None = None
     start = 0
     if (found := _key_result_id(text)) is not None:
         number, start = found
-        target = by_number.get(number)
+        target = next((c for c in owned if c.number == number), None)
     elif not _starts_with_value(text):
         match = _title_match(text, owned)
         if isinstance(match, list):
@@ -444,11 +468,19 @@ def _starts_with_value(text: str) -> bool:
 def parse_dm_reply(
     text: str, owned: Sequence[Candidate] = (), pending: Sequence[Candidate] | None = None
 ) -> Reply:
-    """Every non-empty line of a DM, read on its own; small talk lines are passed over."""
-    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1)]
+    """Every non-empty line of a DM, read on its own; small talk lines are passed over.
+
+    Lines are what the person typed on separate lines (`\n`, as Slack sends them), not
+    every Unicode line break; past `MAX_LINES` the rest is named once, not read."""
+    lines = [(n, line.strip()) for n, line in enumerate(text.split("\n"), start=1)]
     lines = [(n, line) for n, line in lines if line and small_talk(line) is None]
     pending_list = list(owned if pending is None else pending)
     reply = Reply()
+    if len(lines) > MAX_LINES:
+        number, line = lines[MAX_LINES]
+        reason = f"I read up to {MAX_LINES} lines per message: send the rest in another one"
+        reply.problems.append(LineProblem(number, line, reason))
+        lines = lines[:MAX_LINES]
     for number, line in lines:
         try:
             entry, _ = parse_line(line, owned, pending_list, alone=len(lines) == 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from bot.core.errors import UserError
@@ -13,6 +14,11 @@ CURRENCIES = frozenset("$€£¥₹")
 # Written after a number: `3k`, `1.2M`, `2bn`. A lowercase `m` is left alone (metres,
 # minutes); `M` is a million, as in finance.
 MULTIPLIERS = {"k": 3, "K": 3, "M": 6, "mn": 6, "B": 9, "bn": 9}
+# Digits with single `,` `.` `_` between them (or `.5`): no two ways to match a text, so
+# the regex engine never backtracks and the scan is linear in C, not a loop in Python.
+_BODY = re.compile(r"(?:[0-9]+|\.[0-9]+)(?:[,._][0-9]+)*")
+_EXPONENT = re.compile(r"[eE]([+-]?)([0-9]+)")
+_THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+")
 
 
 def format_number(value: float | None) -> str:
@@ -75,11 +81,11 @@ def _mantissa(digits: str) -> str | None:
     if "." in fraction or "," in fraction:
         return None
     if "," in whole:
-        groups = whole.split(",")
-        if len(groups[0]) in (1, 2, 3) and all(len(g) == 3 for g in groups[1:]):
-            whole = "".join(groups)
-        elif len(groups) == 2 and not dot and groups[0] and groups[1]:
-            return f"{groups[0]}.{groups[1]}"
+        if _THOUSANDS.fullmatch(whole):
+            whole = whole.replace(",", "")
+        elif whole.count(",") == 1 and not dot:
+            left, _, right = whole.partition(",")
+            return f"{left}.{right}" if left and right else None
         else:
             return None
     if not whole and not fraction:
@@ -106,37 +112,18 @@ def scan_number(text: str, start: int = 0) -> Scanned | None:
         if sign == 1 and i < n and text[i] in SIGNS:
             sign = SIGNS[text[i]]
             i += 1
-    body = i
-    while i < n:
-        ch = text[i]
-        if (
-            ch in DIGITS
-            or ch in ",._"
-            and i + 1 < n
-            and text[i + 1] in DIGITS
-            and (i > body or ch == ".")
-        ):
-            i += 1
-        else:
-            break
-    if i == body:
+    body = _BODY.match(text, i)
+    if body is None:
         return None
-    mantissa = _mantissa(text[body:i])
+    i = body.end()
+    mantissa = _mantissa(body.group())
     exponent = 0
-    if i + 1 < n and text[i] in "eE":
-        j = i + 1
-        exp_sign = 1
-        if j < n and text[j] in "+-":
-            exp_sign = -1 if text[j] == "-" else 1
-            j += 1
-        k = j
-        while k < n and text[k] in DIGITS:
-            k += 1
-        if k > j:
-            digits = text[j:k]
-            # Beyond six digits the exponent can only overflow or underflow a float.
-            exponent = exp_sign * (int(digits) if len(digits) <= 6 else 10**6)
-            i = k
+    if (found := _EXPONENT.match(text, i)) is not None:
+        digits = found.group(2)
+        # Beyond six digits the exponent can only overflow or underflow a float.
+        exponent = int(digits) if len(digits) <= 6 else 10**6
+        exponent = -exponent if found.group(1) == "-" else exponent
+        i = found.end()
     for word, power in MULTIPLIERS.items():
         end = i + len(word)
         if text.startswith(word, i) and (end >= n or not _is_word_char(text[end])):
