@@ -167,14 +167,20 @@ class CheckInService:
         """A DM, line by line: store the lines that read, name the ones that do not.
 
         An edit (`edited`) first takes back what the same message stored, in the same
-        transaction, so the edited text is what counts (the key result's value and
-        confidence go back to what the remaining check-ins say)."""
+        transaction, so the edited text is what counts: its check-ins keep the time and
+        the prompt of the message they replace (an edit corrects that period, it is not a
+        new answer), and each key result's value and confidence are then what its
+        latest check-in says (a later message still wins over an edited older one)."""
         async with self._db.team(team_id) as store:
             replaced: list[CheckIn] = []
+            at = now
             if edited and message_ts:
                 replaced = await store.checkins.from_message(author_id, message_ts)
                 await store.checkins.delete(replaced)
                 await _restore_key_results(store, {c.key_result_id for c in replaced}, now)
+                if replaced:
+                    at = replaced[0].created_at
+                    prompt_id = replaced[0].prompt_id
             owned = await store.okrs.key_results_owned_by(author_id)
             by_number = {kr.number: kr for kr in owned}
             pending = owned
@@ -197,10 +203,15 @@ class CheckInService:
                 except UserError as exc:
                     problems.append(LineProblem(parsed.line, parsed.text, exc.message))
             problems.sort(key=lambda p: p.line)
-            prompt = await _answered_prompt(store, author_id, prompt_id, now)
+            prompt = await _answered_prompt(store, author_id, prompt_id, at)
             recorded = await _write(
-                store, author_id, validated, "dm", now, prompt, message_ts=message_ts
+                store, author_id, validated, "dm", at, prompt, message_ts=message_ts
             )
+            if replaced:
+                rewritten = {c.key_result_id for c in replaced} | {
+                    item.key_result.id for item in validated
+                }
+                await _restore_key_results(store, rewritten, now)
             touched = {c.prompt_id for c in replaced if c.prompt_id is not None}
             for stale_id in touched:
                 await _reopen_if_unanswered(store, stale_id)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -214,6 +214,22 @@ async def test_an_edited_dm_replaces_what_it_stored(bot: Bot) -> None:
     before = len(bot.slack.messages("DU1"))
     assert (await bot.sender.event(own)).status == 200
     assert len(bot.slack.messages("DU1")) == before
+
+
+async def test_an_edited_older_message_keeps_its_time_and_a_later_value_wins(bot: Bot) -> None:
+    await setup_okrs(bot)
+    first_ts = next_ts()
+    await dm(bot, "U1", "KR-1 140", ts=first_ts)
+    [first] = await check_ins(bot)
+    bot.clock.now += timedelta(hours=2)
+    await dm(bot, "U1", "KR-1 150")
+    bot.clock.now += timedelta(hours=2)
+    fixed = await send(bot, edit("U1", first_ts, "KR-1 141", "KR-1 140"), "U1")
+    assert "141 teams" in fixed
+    later, replacement = await check_ins(bot)
+    assert (later.value, replacement.value) == (150.0, 141.0)
+    assert replacement.created_at == first.created_at and replacement.message_ts == first_ts
+    assert (await key_results(bot))[1].current_value == 150.0  # the later message still wins
 
 
 async def test_an_edit_redraws_the_prompt_and_reopens_it_when_emptied(bot: Bot) -> None:
