@@ -465,6 +465,19 @@ def _starts_with_value(text: str) -> bool:
     return bool(text) and (text[0] in "0123456789.+" or text[0] in SIGNS or text[0] in CURRENCIES)
 
 
+def _all_unchanged(line: str, pending: Sequence[Candidate]) -> list[Entry] | None:
+    """`same` (or `no change`, with an optional status and note) without an id: no
+    change for every key result still pending; None for any other line."""
+    lowered = line.lower()
+    if not any(_word_at(lowered, 0, word) for word in _NO_CHANGE_WORDS):
+        return None
+    rest = _read_rest(line, 0, None, None)
+    return [
+        Entry(c.number, None, rest.status, rest.confidence, rest.note, no_change=True)
+        for c in pending
+    ]
+
+
 def parse_dm_reply(
     text: str, owned: Sequence[Candidate] = (), pending: Sequence[Candidate] | None = None
 ) -> Reply:
@@ -481,6 +494,11 @@ def parse_dm_reply(
         reason = f"I read up to {MAX_LINES} lines per message: send the rest in another one"
         reply.problems.append(LineProblem(number, line, reason))
         lines = lines[:MAX_LINES]
+    if len(lines) == 1 and len(pending_list) > 1:
+        everything = _all_unchanged(lines[0][1], pending_list)
+        if everything is not None:
+            reply.entries.extend(ParsedLine(lines[0][0], lines[0][1], e) for e in everything)
+            return reply
     for number, line in lines:
         try:
             entry, _ = parse_line(line, owned, pending_list, alone=len(lines) == 1)

@@ -166,6 +166,24 @@ async def test_same_and_no_change_answer_the_prompt_without_a_new_value(bot: Bot
         assert prompt is not None and prompt.state == "answered"
 
 
+async def test_same_alone_is_no_change_for_everything_still_pending(bot: Bot) -> None:
+    await setup_okrs(bot)
+    bot.clock.now = MONDAY_9_MADRID
+    await tick(bot.services, MONDAY_9_MADRID)
+    await dm(bot, "U1", "KR-1 150")
+    answer = await dm(bot, "U1", "same, quiet week")
+    assert answer.count("no change") == 3, answer
+    stored = await check_ins(bot)
+    krs = await key_results(bot)
+    assert [(c.key_result_id, c.no_change, c.note) for c in stored] == [
+        (krs[1].id, False, None),
+        (krs[2].id, True, "quiet week"),
+        (krs[3].id, True, "quiet week"),
+        (krs[4].id, True, "quiet week"),
+    ]
+    assert {c.prompt_id for c in stored} == {stored[0].prompt_id}
+
+
 async def test_a_reply_stores_its_good_lines_and_names_each_bad_one(bot: Bot) -> None:
     await setup_okrs(bot)
     answer = await dm(

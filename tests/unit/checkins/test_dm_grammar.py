@@ -105,6 +105,18 @@ def test_same_is_an_explicit_no_change(text: str) -> None:
     assert entry.no_change and entry.raw_value is None and entry.key_result_number == 5
 
 
+def test_same_alone_is_no_change_for_every_pending_key_result() -> None:
+    reply = parse_dm_reply("Same, quiet week", MINE, pending=MINE[:2])
+    assert [p.entry for p in reply.entries] == [
+        Entry(1, note="quiet week", no_change=True),
+        Entry(2, note="quiet week", no_change=True),
+    ]
+    assert [p.entry for p in parse_dm_reply("same", MINE, pending=MINE[4:]).entries] == [
+        Entry(5, no_change=True)
+    ]
+    assert parse_dm_reply("same\nKR-1 4", MINE, pending=MINE[:2]).problems[0].line == 1
+
+
 def test_a_bare_value_goes_to_the_one_pending_key_result() -> None:
     reply = parse_dm_reply("42", MINE, pending=[MINE[4]])
     assert [p.entry for p in reply.entries] == [Entry(5, "42")]
