@@ -30,7 +30,12 @@ def _written(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if event.get("subtype") == "message_changed":
         message = event.get("message")
-        return message if isinstance(message, dict) and _from_person(message) else None
+        if not isinstance(message, dict) or not _from_person(message):
+            return None
+        previous = event.get("previous_message")
+        if isinstance(previous, dict) and previous.get("text") == message.get("text"):
+            return None  # an unfurl or a reaction, not an edit of what was written
+        return message
     return event if _from_person(event) else None
 
 

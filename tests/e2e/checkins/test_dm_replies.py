@@ -226,6 +226,12 @@ async def test_an_edited_dm_replaces_what_it_stored(bot: Bot) -> None:
     assert "line 1 `KR-1 lots`: KR-1 needs a number" in broken
     assert [c.value for c in await check_ins(bot)] == [100.0]
     assert (await key_results(bot))[1].current_value == 120.0
+    # A link unfurled in the DM changes the message but not its text: nothing to correct.
+    unfurled = edit("U1", ts, "KR-1 lots", "KR-1 lots")
+    before = len(bot.slack.messages("DU1"))
+    assert (await bot.sender.event(unfurled)).status == 200
+    await bot.services.drain()
+    assert len(bot.slack.messages("DU1")) == before
     # okrbot's own edits (a prompt redrawn) arrive as message_changed too: 200, no answer
     own = edit("U1", next_ts(), "Your weekly check-in", "")
     own["message"]["bot_id"] = "B0OKRBOT"
