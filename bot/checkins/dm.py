@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bot.core.errors import UserError
 from bot.core.numbers import CURRENCIES, SIGNS, parse_number, scan_number
@@ -509,12 +510,25 @@ def parse_dm_reply(
     return reply
 
 
-def parse_value(raw: str, key_result: Candidate | object) -> float:
-    """A number the key result's kind allows; a boolean also takes done/not done."""
+class Measured(Protocol):
+    """What a value is checked against: a `Candidate` or a stored key result."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def unit(self) -> str | None: ...
+
+
+def parse_value(raw: str, key_result: Measured) -> float:
+    """A number the key result's kind allows (its unit may follow); a boolean takes
+    done/not done/yes/no or 1/0."""
     text = raw.strip().lower()
-    kind = getattr(key_result, "kind", None)
-    label = f"KR-{getattr(key_result, 'number', '?')}"
-    if kind == "boolean":
+    label = f"KR-{key_result.number}"
+    if key_result.kind == "boolean":
         for word, value in _BOOLEAN_WORDS:
             if text == word:
                 return value
@@ -523,7 +537,7 @@ def parse_value(raw: str, key_result: Candidate | object) -> float:
         raise UserError(f"{label} is done or not: answer `done` or `not done` (or 1 / 0)")
     if any(text == word for word, _ in _BOOLEAN_WORDS):
         raise UserError(f"{label} takes a number, not `{raw.strip()}`")
-    unit = getattr(key_result, "unit", None)
+    unit = key_result.unit
     cleaned = raw.strip()
     if unit and cleaned.lower().endswith(unit.lower()) and len(cleaned) > len(unit):
         cleaned = cleaned[: -len(unit)].strip()
