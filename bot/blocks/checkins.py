@@ -125,6 +125,12 @@ def render_reply(
     return "\n".join(parts)
 
 
+def render_taken_back(count: int) -> str:
+    """The DM answer when a person deletes a message that had recorded check-ins."""
+    taken = "the check-in" if count == 1 else f"the {count} check-ins"
+    return f":wastebasket: You deleted your message, so I took back {taken} it had recorded."
+
+
 def render_small_talk(kind: str, help_text: str) -> str:
     """A friendly one-liner for `thanks!`, `ok`, `hi` or an emoji; `help` gets the help."""
     if kind == "greeting":

@@ -256,6 +256,39 @@ async def test_an_edited_older_message_keeps_its_time_and_a_later_value_wins(bot
     assert (await key_results(bot))[1].current_value == 150.0  # the later message still wins
 
 
+def deleted(user: str, ts: str, previous: str) -> dict[str, Any]:
+    """The `message_deleted` event Slack sends when a person deletes their DM."""
+    return {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "channel": f"D{user}",
+        "channel_type": "im",
+        "ts": next_ts(),
+        "deleted_ts": ts,
+        "previous_message": {"type": "message", "user": user, "text": previous, "ts": ts},
+    }
+
+
+async def test_a_deleted_dm_takes_back_what_it_stored(bot: Bot) -> None:
+    await setup_okrs(bot)
+    ts = next_ts()
+    await dm(bot, "U1", "KR-1 140\nKR-3 1.9", ts=ts)
+    await dm(bot, "U1", "KR-4 100")
+    answer = await send(bot, deleted("U1", ts, "KR-1 140\nKR-3 1.9"), "U1")
+    assert "took back the 2 check-ins" in answer, answer
+    assert [c.value for c in await check_ins(bot)] == [100.0]
+    krs = await key_results(bot)
+    assert (krs[1].current_value, krs[3].current_value) == (120.0, 2.4)
+    # Deleting a message that stored nothing (small talk) says nothing.
+    quiet = next_ts()
+    await dm(bot, "U1", "thanks!", ts=quiet)
+    before = len(bot.slack.messages("DU1"))
+    assert (await bot.sender.event(deleted("U1", quiet, "thanks!"))).status == 200
+    await bot.services.drain()
+    assert len(bot.slack.messages("DU1")) == before
+
+
 async def test_an_edit_redraws_the_prompt_and_reopens_it_when_emptied(bot: Bot) -> None:
     await setup_okrs(bot)
     bot.clock.now = MONDAY_9_MADRID
