@@ -141,7 +141,10 @@ class KeyResult(Base):
 
 class CheckIn(Base):
     __tablename__ = "check_ins"
-    __table_args__ = (Index("ix_check_ins_key_result_time", "key_result_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_check_ins_key_result_time", "key_result_id", "created_at"),
+        Index("ix_check_ins_message", "team_id", "entered_by", "message_ts"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(
@@ -161,6 +164,10 @@ class CheckIn(Base):
     source: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"))
+    # The DM (its Slack ts) this check-in was read from: an edit of it replaces them.
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    # `same` / `no change`: the period is answered, the value is the previous one.
+    no_change: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
 
 class Schedule(Base):

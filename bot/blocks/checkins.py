@@ -14,6 +14,7 @@ from bot.blocks.common import (
     clip,
     context,
     escape,
+    escape_keeping_references,
     header,
     number,
     pack_lines,
@@ -50,11 +51,15 @@ class Recorded:
     note: str | None
     unit: str | None
     on_behalf_of: str | None = None  # the owner, when someone else entered it
+    # `same` / `no change`: the period answered, the value as it was.
+    no_change: bool = False
 
 
 def recorded_facts(recorded: Recorded) -> str:
     """`150 teams · at risk · confidence 7/10 — “note”` as mrkdwn."""
     parts = []
+    if recorded.no_change:
+        parts.append("no change")
     if recorded.value is not None:
         parts.append(value_with_unit(recorded.value, recorded.unit))
     if recorded.status:
@@ -81,6 +86,72 @@ def render_recorded(recorded: list[Recorded]) -> str:
     """The DM confirmation after a free-text check-in."""
     lines = "\n".join(f"• {describe_recorded(item)}" for item in recorded)
     return f":white_check_mark: Recorded:\n{lines}"
+
+
+LINE_QUOTE = 80
+PROBLEMS_SHOWN = 20
+
+
+def _quoted_line(text: str) -> str:
+    shown = text if len(text) <= LINE_QUOTE else text[: LINE_QUOTE - 1] + "…"
+    plain = shown.replace("`", "'")
+    return f"`{escape(plain)}`"
+
+
+def render_reply(
+    recorded: list[Recorded],
+    problems: list[tuple[int, str, str]],
+    *,
+    edited: bool,
+    replaced: int,
+    help_text: str,
+) -> str:
+    """The DM answer to a free-text check-in: what was stored, then each line that was
+    not, with its number and the reason (`problems` are (line, text, reason))."""
+    parts = []
+    if recorded:
+        title = "Updated from your edited message" if edited else "Recorded"
+        lines = "\n".join(f"• {describe_recorded(item)}" for item in recorded)
+        parts.append(f":white_check_mark: {title}:\n{lines}")
+    elif edited and replaced:
+        taken = "the check-in" if replaced == 1 else f"the {replaced} check-ins"
+        parts.append(
+            ":pencil2: Your edited message has no check-in in it any more, "
+            f"so I took back {taken} it had recorded."
+        )
+    if problems:
+        shown = [
+            f"• line {line} {_quoted_line(text)}: {escape_keeping_references(reason)}"
+            for line, text, reason in problems[:PROBLEMS_SHOWN]
+        ]
+        if len(problems) > PROBLEMS_SHOWN:
+            shown.append(f"• …and {len(problems) - PROBLEMS_SHOWN} more lines like these")
+        lines = "\n".join(shown)
+        lead = "Not recorded, I could not read" if recorded else "I could not read that"
+        parts.append(f":warning: {lead}:\n{lines}")
+        if not recorded:
+            parts.append(help_text)
+    if not parts:
+        parts.append(help_text)
+    return "\n".join(parts)
+
+
+def render_taken_back(count: int) -> str:
+    """The DM answer when a person deletes a message that had recorded check-ins."""
+    taken = "the check-in" if count == 1 else f"the {count} check-ins"
+    return f":wastebasket: You deleted your message, so I took back {taken} it had recorded."
+
+
+def render_small_talk(kind: str, help_text: str) -> str:
+    """A friendly one-liner for `thanks!`, `ok`, `hi` or an emoji; `help` gets the help."""
+    if kind == "greeting":
+        return (
+            ":wave: Hi! Whenever you have an update, reply here with a key result and "
+            "its value, one per line (`help` shows how)."
+        )
+    if kind == "thanks":
+        return "You're welcome! :slightly_smiling_face:"
+    return f":wave: I collect your weekly OKR check-ins. {help_text} Or use `/okr checkin`."
 
 
 @dataclass(frozen=True)

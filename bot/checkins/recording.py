@@ -7,16 +7,24 @@ everything before it writes anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.blocks.checkins import KeyResultLine, Recorded
-from bot.checkins.behalf import Entrants
-from bot.checkins.dm import Entry, parse_value, validate_confidence
+from bot.checkins.behalf import Entrants, refusal
+from bot.checkins.dm import (
+    Candidate,
+    Entry,
+    LineProblem,
+    parse_dm_reply,
+    parse_value,
+    validate_confidence,
+)
 from bot.core.errors import NotFound, UserError
 from bot.core.progress import STATUSES, Measure, progress
 from bot.slack.directory import Directory
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Prompt
+from storage.repositories import TeamStore
 
 NOTE_LIMIT = 2000
 
@@ -64,7 +72,24 @@ def recorded_from(kr: KeyResult, check_in: CheckIn) -> Recorded:
         check_in.note,
         kr.unit,
         check_in.author_id if check_in.entered_by not in {None, check_in.author_id} else None,
+        no_change=check_in.no_change,
     )
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    """What a DM stored and which of its lines it could not use, with why."""
+
+    recorded: list[Recorded]
+    problems: list[LineProblem]
+    # An edit whose earlier check-ins were replaced (so "nothing new" is still news).
+    replaced: int = 0
+    # Prompts whose DM shows what was recorded and should be redrawn.
+    prompt_ids: tuple[int, ...] = ()
+
+
+def _candidate(kr: KeyResult) -> Candidate:
+    return Candidate(kr.number, kr.title, kr.kind, kr.unit)
 
 
 class CheckInService:
@@ -148,46 +173,70 @@ class CheckInService:
             errors[(next(iter(form)), "value")] = "Enter a value or a status for at least one"
         return pairs, errors
 
-    async def resolve_entries(
+    async def record_reply(
         self,
         team_id: str,
-        user_id: str,
-        entries: list[Entry],
+        author_id: str,
+        text: str,
+        now: datetime,
+        *,
         prompt_id: int | None,
-        now: datetime | None = None,
-    ) -> list[tuple[Entry, KeyResult]]:
-        """Pair each entry with its key result; a bare value needs exactly one candidate."""
+        message_ts: str | None,
+        edited: bool = False,
+    ) -> ReplyOutcome:
+        """A DM, line by line: store the lines that read, name the ones that do not.
+
+        An edit (`edited`) first takes back what the same message stored, in the same
+        transaction, so the edited text is what counts: its check-ins keep the time and
+        the prompt of the message they replace (an edit corrects that period, it is not a
+        new answer), and each key result's value and confidence are then what its
+        latest check-in says (a later message still wins over an edited older one)."""
         async with self._db.team(team_id) as store:
-            owned = await store.okrs.key_results_owned_by(user_id)
+            replaced: list[CheckIn] = []
+            at = now
+            if edited and message_ts:
+                replaced = await store.checkins.from_message(author_id, message_ts)
+                await store.checkins.delete(replaced)
+                await _restore_key_results(store, {c.key_result_id for c in replaced}, now)
+                if replaced:
+                    at = replaced[0].created_at
+                    prompt_id = replaced[0].prompt_id
+            owned = await store.okrs.key_results_owned_by(author_id)
             by_number = {kr.number: kr for kr in owned}
             pending = owned
             if prompt_id is not None:
                 answered = await store.checkins.answered_key_results(prompt_id)
                 pending = [kr for kr in owned if kr.id not in answered]
-            pairs = []
-            for entry in entries:
-                if entry.key_result_number is None:
-                    if not owned:
-                        raise UserError("you own no active key results to check in on")
-                    if len(pending) != 1 or len(entries) > 1:
-                        candidates = pending or owned
-                        numbers = ", ".join(f"KR-{kr.number}" for kr in candidates)
-                        hint = f"KR-{candidates[0].number} {entry.raw_value or ''}".strip()
-                        raise UserError(
-                            "which key result is that for? Start the line with its id, "
-                            f"like `{hint}` (yours: {numbers})."
-                        )
-                    pairs.append((entry, pending[0]))
-                    continue
-                kr = by_number.get(entry.key_result_number)
-                if kr is None:
-                    exists = await store.okrs.key_result(entry.key_result_number)
-                    if exists is None:
-                        raise NotFound(f"there is no key result KR-{entry.key_result_number}")
-                    kr = exists  # someone else's: checked below
-                pairs.append((entry, kr))
-        await self._entrants.require(team_id, user_id, [kr for _, kr in pairs], now)
-        return pairs
+            reply = parse_dm_reply(
+                text, [_candidate(kr) for kr in owned], [_candidate(kr) for kr in pending]
+            )
+            problems = list(reply.problems)
+            validated: list[_Valid] = []
+            for parsed in reply.entries:
+                number = parsed.entry.key_result_number
+                kr = by_number.get(number) if number is not None else None
+                try:
+                    if kr is None:
+                        kr = await _on_behalf(store, author_id, number)
+                    validated.append(_validate(parsed.entry, kr))
+                except UserError as exc:
+                    problems.append(LineProblem(parsed.line, parsed.text, exc.message))
+            problems.sort(key=lambda p: p.line)
+            prompt = await _answered_prompt(store, author_id, prompt_id, at)
+            recorded = await _write(
+                store, author_id, validated, "dm", at, prompt, message_ts=message_ts
+            )
+            if replaced:
+                rewritten = {c.key_result_id for c in replaced} | {
+                    item.key_result.id for item in validated
+                }
+                await _restore_key_results(store, rewritten, now)
+            touched = {c.prompt_id for c in replaced if c.prompt_id is not None}
+            for stale_id in touched:
+                await _reopen_if_unanswered(store, stale_id)
+            if prompt is not None and recorded:
+                touched.add(prompt.id)
+        return ReplyOutcome(recorded, problems, len(replaced), tuple(sorted(touched)))
 
     async def record(
         self,
@@ -201,54 +250,138 @@ class CheckInService:
         """Validate every entry, then store them all in one transaction (or none).
 
         `author_id` is who typed it; each check-in is for its key result's owner and
-        answers that owner's prompt (an admin may check in on someone's behalf)."""
-        validated = []
-        for entry, kr in pairs:
-            value = parse_value(entry.raw_value, kr) if entry.raw_value else None
-            if value is None and entry.status is None:
-                raise UserError(f"KR-{kr.number}: give a value or a status")
-            validated.append((entry, kr, value, validate_confidence(entry.confidence)))
-        recorded = []
+        answers that owner's prompt (see `_write`; permission was checked before)."""
+        validated = [_validate(entry, kr) for entry, kr in pairs]
         async with self._db.team(team_id) as store:
-            # The prompt answered, per key-result owner: the one named (if it is theirs),
-            # else their latest that has begun, so late answers count for their period.
             named = await store.prompts.get(prompt_id) if prompt_id is not None else None
-            answered: dict[str, Prompt | None] = {}
-            for entry, kr, value, confidence in validated:
-                row = await store.okrs.key_result(kr.number)
-                if row is None:  # deleted since the form was opened
-                    raise NotFound(f"KR-{kr.number} no longer exists")
-                owner = row.owner_id
-                if owner not in answered:
-                    answered[owner] = (
-                        named
-                        if named is not None and named.user_id == owner
-                        else await store.prompts.latest_started(owner, now, open_only=False)
-                    )
-                prompt = answered[owner]
-                check_in = CheckIn(
-                    team_id=team_id,
-                    key_result_id=row.id,
-                    value=value,
-                    status=entry.status,
-                    confidence=confidence,
-                    note=entry.note,
-                    author_id=owner,
-                    entered_by=author_id,
-                    source=source,
-                    created_at=now,
-                    prompt_id=prompt.id if prompt is not None else None,
-                )
-                await store.checkins.add(check_in)
-                if value is not None:
-                    row.current_value = value
-                if confidence is not None:
-                    row.confidence = confidence
-                row.updated_at = now
-                recorded.append(recorded_from(row, check_in))
-            for prompt in answered.values():
-                _mark_answered(prompt, now)
-        return recorded
+            return await _write(store, author_id, validated, source, now, named)
+
+
+@dataclass(frozen=True)
+class _Valid:
+    entry: Entry
+    key_result: KeyResult
+    value: float | None
+    confidence: int | None
+
+
+def _validate(entry: Entry, kr: KeyResult) -> _Valid:
+    """The entry checked against its key result's kind; a UserError says what is wrong."""
+    if entry.no_change:
+        return _Valid(entry, kr, kr.current_value, validate_confidence(entry.confidence))
+    value = parse_value(entry.raw_value, kr) if entry.raw_value else None
+    if value is None and entry.status is None:
+        raise UserError(f"KR-{kr.number}: give a value or a status")
+    if entry.note is not None and len(entry.note) > NOTE_LIMIT:
+        raise UserError(f"keep the note under {NOTE_LIMIT:,} characters")
+    return _Valid(entry, kr, value, validate_confidence(entry.confidence))
+
+
+async def _on_behalf(store: TeamStore, entered_by: str, number: int | None) -> KeyResult:
+    """Someone else's key result named in a reply: the sender may enter it when they own
+    its objective or are an admin (as last seen by the directory's cache: no Slack call
+    runs inside the transaction); else a refusal that says who may."""
+    exists = await store.okrs.key_result(number) if number is not None else None
+    if exists is None:
+        raise NotFound(f"there is no key result KR-{number}")
+    owners = await store.habits.objective_owners([exists.objective_id])
+    if owners.get(exists.objective_id) == entered_by:
+        return exists
+    cached = await store.workspace.cached_user(entered_by)
+    if cached is not None and cached.is_admin:
+        return exists
+    raise refusal(exists)
+
+
+async def _answered_prompt(
+    store: TeamStore, author_id: str, prompt_id: int | None, now: datetime
+) -> Prompt | None:
+    """The prompt answered: the one named (if it is the author's), else the author's
+    latest that has begun, so late answers count for their period."""
+    prompt = await store.prompts.get(prompt_id) if prompt_id is not None else None
+    if prompt is None or prompt.user_id != author_id:
+        prompt = await store.prompts.latest_started(author_id, now, open_only=False)
+    return prompt
+
+
+async def _write(
+    store: TeamStore,
+    entered_by: str,
+    validated: list[_Valid],
+    source: str,
+    now: datetime,
+    named: Prompt | None,
+    *,
+    message_ts: str | None = None,
+) -> list[Recorded]:
+    """Store the check-ins: each is for its key result's owner (`author_id`) and answers
+    that owner's prompt (the one named, when it is theirs, else their latest begun, so
+    late answers count for their period); `entered_by` is who typed it."""
+    recorded = []
+    answered: dict[str, Prompt | None] = {}
+    for item in validated:
+        row = await store.okrs.key_result(item.key_result.number)
+        if row is None:  # deleted since the form was opened
+            raise NotFound(f"KR-{item.key_result.number} no longer exists")
+        owner = row.owner_id
+        if owner not in answered:
+            answered[owner] = (
+                named
+                if named is not None and named.user_id == owner
+                else await store.prompts.latest_started(owner, now, open_only=False)
+            )
+        prompt = answered[owner]
+        entry = item.entry
+        check_in = CheckIn(
+            team_id=store.team_id,
+            key_result_id=row.id,
+            value=row.current_value if entry.no_change else item.value,
+            status=entry.status,
+            confidence=item.confidence,
+            note=entry.note,
+            author_id=owner,
+            entered_by=entered_by,
+            source=source,
+            created_at=now,
+            prompt_id=prompt.id if prompt is not None else None,
+            message_ts=message_ts,
+            no_change=entry.no_change,
+        )
+        await store.checkins.add(check_in)
+        if item.value is not None and not entry.no_change:
+            row.current_value = item.value
+        if item.confidence is not None:
+            row.confidence = item.confidence
+        row.updated_at = now
+        recorded.append(recorded_from(row, check_in))
+    for prompt in answered.values():
+        _mark_answered(prompt, now)
+    return recorded
+
+
+async def _restore_key_results(store: TeamStore, key_result_ids: set[int], now: datetime) -> None:
+    """After taking check-ins back: each key result's value and confidence as its remaining
+    check-ins say (the start value when none is left)."""
+    if not key_result_ids:
+        return
+    history = await store.checkins.history_until(key_result_ids, now + timedelta(days=1))
+    for kr in await store.okrs.key_results_by_ids(key_result_ids):
+        mine = [c for c in history if c.key_result_id == kr.id]
+        values = [c.value for c in mine if c.value is not None]
+        confidences = [c.confidence for c in mine if c.confidence is not None]
+        kr.current_value = values[-1] if values else kr.start_value
+        kr.confidence = confidences[-1] if confidences else None
+        kr.updated_at = now
+
+
+async def _reopen_if_unanswered(store: TeamStore, prompt_id: int) -> None:
+    """A prompt whose only answer was edited away is open again (and reminded)."""
+    if await store.checkins.answered_key_results(prompt_id):
+        return
+    prompt = await store.prompts.get(prompt_id)
+    if prompt is not None and prompt.state == "answered":
+        prompt.state = "sent" if prompt.message_ts else "pending"
+        prompt.answered_at = None
 
 
 def _mark_answered(prompt: Prompt | None, now: datetime) -> None:

@@ -132,3 +132,35 @@ def parse_cycle(text: str) -> str:
         )
     year, part = m.group(1), m.group(2)
     return f"{year}-{part.upper()}" if part else year
+
+
+def parse_clock_time(text: str) -> str | None:
+    """`09:00`, `9:30`, `21:00`, `9am`, `9:30am`, `12pm`, `9 am` → `HH:MM`; else None.
+
+    ASCII digits only (a superscript two is a digit to `str.isdigit`, not to a clock).
+    """
+    word = text.strip().lower().replace(" ", "").replace(".", "")
+    meridiem = None
+    for suffix in ("am", "pm", "a", "p"):
+        if word.endswith(suffix):
+            meridiem, word = suffix[0], word[: -len(suffix)]
+            break
+    hour_text, colon, minute_text = word.partition(":")
+    if not colon:
+        if meridiem is None:
+            return None  # a bare `9` or `0900` is too easy to misread
+        minute_text = "00"
+    if not _ascii_digits(hour_text, 1, 2) or not _ascii_digits(minute_text, 2, 2):
+        return None
+    hour, minute = int(hour_text), int(minute_text)
+    if meridiem is not None:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if meridiem == "p" else 0)
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        return None
+    return f"{hour:02d}:{minute:02d}"
+
+
+def _ascii_digits(text: str, shortest: int, longest: int) -> bool:
+    return shortest <= len(text) <= longest and all(ch in "0123456789" for ch in text)

@@ -12,6 +12,7 @@ from bot.core.grammar import (
     Token,
     UserRef,
     parse_channel,
+    parse_clock_time,
     parse_cycle,
     parse_key_result_id,
     parse_objective_id,
@@ -619,15 +620,7 @@ def parse_weekday(text: str) -> int | None:
 
 
 def parse_local_time(text: str) -> str | None:
-    parts = text.split(":")
-    if len(parts) != 2 or not all(p.isascii() and p.isdigit() for p in parts):
-        return None
-    if not 1 <= len(parts[0]) <= 2 or len(parts[1]) != 2:
-        return None
-    hour, minute = int(parts[0]), int(parts[1])
-    if not (0 <= hour < 24 and 0 <= minute < 60):
-        return None
-    return f"{hour:02d}:{minute:02d}"
+    return parse_clock_time(text)
 
 
 def _parse_schedule(rest: list[Token]) -> ScheduleCommand | Escalate:
@@ -639,12 +632,14 @@ def _parse_schedule(rest: list[Token]) -> ScheduleCommand | Escalate:
         rest = rest[:-1]
     if not rest:
         return ScheduleCommand(channel=channel)
+    if len(rest) == 3 and rest[2].text.lower().rstrip(".") in {"am", "pm", "a.m", "p.m"}:
+        rest = [rest[0], Token(f"{rest[1].text}{rest[2].text}")]  # `monday 9 am`
     if len(rest) != 2:
-        raise UserError("give a weekday and a time, like `monday 09:00`", usage)
+        raise UserError("give a weekday and a time, like `monday 09:00` or `monday 9am`", usage)
     weekday = parse_weekday(rest[0].text)
     if weekday is None:
         raise UserError(f"`{rest[0].text}` is not a weekday", usage)
     local_time = parse_local_time(rest[1].text)
     if local_time is None:
-        raise UserError(f"`{rest[1].text}` is not a time like `09:00` (24-hour clock)", usage)
+        raise UserError(f"`{rest[1].text}` is not a time like `09:00`, `21:00` or `9:30am`", usage)
     return ScheduleCommand(weekday, local_time, channel)

@@ -117,3 +117,24 @@ class CheckInRepository(TeamRepository):
                 .order_by(CheckIn.created_at, CheckIn.id)
             )
         )
+
+    async def from_message(self, sender_id: str, message_ts: str) -> list[CheckIn]:
+        """The check-ins one DM of `sender_id` produced, for themselves or on someone's
+        behalf (an edit of it replaces them)."""
+        return list(
+            await self.session.scalars(
+                select(CheckIn)
+                .where(
+                    CheckIn.team_id == self.team_id,
+                    CheckIn.entered_by == sender_id,
+                    CheckIn.message_ts == message_ts,
+                )
+                .order_by(CheckIn.id)
+            )
+        )
+
+    async def delete(self, check_ins: Iterable[CheckIn]) -> None:
+        for check_in in check_ins:
+            if check_in.team_id == self.team_id:
+                await self.session.delete(check_in)
+        await self.session.flush()

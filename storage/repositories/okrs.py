@@ -134,6 +134,13 @@ class OkrRepository(TeamRepository):
         )
         return set(objectives.all()), set(key_results.all())
 
+    async def key_results_by_ids(self, key_result_ids: Iterable[int]) -> list[KeyResult]:
+        ids = list(set(key_result_ids))
+        if not ids:
+            return []
+        query = self._key_results().where(KeyResult.id.in_(ids))
+        return list((await self.session.scalars(query.order_by(KeyResult.number))).all())
+
     async def key_results_owned_by(self, user_id: str) -> list[KeyResult]:
         return await self.key_results_owned_by_any({user_id})
 

@@ -22,6 +22,7 @@ from bot.core.grammar import (
     parse_user,
     tokenize,
 )
+from bot.core.numbers import format_number
 
 # --- tokenize ---------------------------------------------------------------------------
 
@@ -277,11 +278,47 @@ def test_parse_number_rejects_non_numbers(text: str) -> None:
         parse_number(text, "value")
 
 
-@pytest.mark.parametrize("text", ["3,5", "1,2,3", "12,34", ",5", "1,"])
+@pytest.mark.parametrize("text", ["1,2,3", "1,23.4", "1,2345,678", ",5", "1,", "1.234,5"])
 def test_parse_number_rejects_commas_that_are_not_thousands_separators(text: str) -> None:
-    """`3,5` is a decimal comma to many people: silently reading 35 would be wrong."""
+    """A comma that could mean two things is refused: silently guessing would be wrong."""
     with pytest.raises(UserError):
         parse_number(text, "value")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3,5", 3.5),  # a decimal comma: never 35
+        ("12,34", 12.34),
+        ("1,8", 1.8),
+        ("1,2345", 1.2345),
+        ("50,000", 50_000.0),  # three digits after the comma: thousands
+        ("$0", 0.0),
+        ("$50,000", 50_000.0),
+        ("-$5", -5.0),
+        ("$-5", -5.0),
+        ("€12.5", 12.5),
+        ("12€", 12.0),
+        ("1.2M", 1_200_000.0),
+        ("3k", 3000.0),
+        ("2.5K", 2500.0),
+        ("2bn", 2e9),
+        ("45%", 45.0),
+        ("\u22123", -3.0),
+        ("1.23e+15", 1.23e15),
+        ("1e-05", 1e-05),
+    ],
+)
+def test_parse_number_reads_how_people_write(text: str, value: float) -> None:
+    assert parse_number(text, "value") == value
+
+
+@given(st.floats(min_value=-1e300, max_value=1e300))
+def test_parse_number_reads_what_format_number_prints(value: float) -> None:
+    """Any number the bot shows, typed back, is the number it showed (near the float
+    limit the three digits shown round past it, so that end is left out)."""
+    shown = format_number(value)
+    assert parse_number(shown, "value") == float(shown.replace(",", ""))
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))

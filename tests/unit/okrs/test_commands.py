@@ -174,6 +174,18 @@ def test_kr_add_to_before_from_and_percent_values() -> None:
     assert command.unit == "%"
 
 
+def test_kr_add_currency_multipliers_and_decimal_commas() -> None:
+    command = parse_okr_command('kr add O-1 "Revenue" from $0 to $50,000 unit USD')
+    assert isinstance(command, KeyResultAdd)
+    assert command.target == Target("increase", start=0.0, target=50_000.0)
+    command = parse_okr_command('kr add O-1 "ARR" from 800k to 1.2M')
+    assert isinstance(command, KeyResultAdd)
+    assert command.target == Target("increase", start=800_000.0, target=1_200_000.0)
+    command = parse_okr_command('kr add O-1 "Latency" from 2,4 to 1,8 unit s')
+    assert isinstance(command, KeyResultAdd)
+    assert command.target == Target("decrease", start=2.4, target=1.8)
+
+
 def test_kr_add_range() -> None:
     command = parse_okr_command('kr add O-1 "p95 page load under 1.5 s" range 0..1.5 unit s')
     assert command == KeyResultAdd(
@@ -241,6 +253,10 @@ def test_checkin() -> None:
         ("schedule tue 14:30", ScheduleCommand(1, "14:30")),
         ("schedule THURSDAY 00:00", ScheduleCommand(3, "00:00")),
         ("schedule sunday 23:59", ScheduleCommand(6, "23:59")),
+        ("schedule monday 9am", ScheduleCommand(0, "09:00")),
+        ("schedule monday 9:30am", ScheduleCommand(0, "09:30")),
+        ("schedule fri 9 pm", ScheduleCommand(4, "21:00")),
+        ("schedule monday 21:00", ScheduleCommand(0, "21:00")),
         ("schedule #growth", ScheduleCommand(channel=ChannelRef(name="growth"))),
         ("schedule mon 9:00 <#C0GROWTH|growth>", ScheduleCommand(0, "09:00", GROWTH)),
     ],
@@ -273,6 +289,17 @@ def test_parse_weekday(text: str, expected: int | None) -> None:
         ("ab:cd", None),
         ("\u00b2:00", None),  # a superscript two is a digit to str.isdigit, not to int()
         ("1\u00b9:00", None),
+        ("9am", "09:00"),
+        ("9:30am", "09:30"),
+        ("9:30 AM", "09:30"),
+        ("12am", "00:00"),
+        ("12pm", "12:00"),
+        ("1pm", "13:00"),
+        ("9p.m.", "21:00"),
+        ("13pm", None),
+        ("0am", None),
+        ("9:60am", None),
+        ("am", None),
     ],
 )
 def test_parse_local_time(text: str, expected: str | None) -> None:
@@ -380,7 +407,7 @@ MALFORMED = [
     ('kr add O-1 "T" from 1 to Infinity', USAGE["kr add"], "finite"),
     ('kr add O-1 "T" from -inf to 1', USAGE["kr add"], "finite"),
     ('kr add O-1 "T" from one to 5', USAGE["kr add"], "`from` must be a number"),
-    ('kr add O-1 "T" from 3,5 to 4,5', USAGE["kr add"], "must be a number"),
+    ('kr add O-1 "T" from 1,2,3 to 4,5', USAGE["kr add"], "must be a number"),
     ('kr add O-1 "T" range 5..2', USAGE["kr add"], "above its high end"),
     ('kr add O-1 "T" range 2-5', USAGE["kr add"], "`low..high`"),
     ('kr add O-1 "T" range nan..5', USAGE["kr add"], "finite"),
