@@ -139,7 +139,10 @@ class KeyResult(Base):
 
 class CheckIn(Base):
     __tablename__ = "check_ins"
-    __table_args__ = (Index("ix_check_ins_key_result_time", "key_result_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_check_ins_key_result_time", "key_result_id", "created_at"),
+        Index("ix_check_ins_key_result_period", "key_result_id", "period_start"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(
@@ -156,6 +159,14 @@ class CheckIn(Base):
     source: Mapped[str] = mapped_column(String(16), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"))
+    # The owner's own weekly period this check-in counts for (the prompt it answers, or
+    # the owner's local week): digests group by it, not by when it arrived. None on rows
+    # older than migration 0013, which count by `created_at`.
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An explicit "no change this week": counts as taking part, keeps the value.
+    no_change: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
 
 
 class Schedule(Base):
@@ -214,6 +225,9 @@ class Prompt(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # Where the reminder DM is, so answering updates it as well as the prompt.
+    reminder_channel_id: Mapped[str | None] = mapped_column(String(32))
+    reminder_ts: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

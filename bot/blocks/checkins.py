@@ -24,9 +24,10 @@ from bot.blocks.common import (
 from bot.blocks.status import STATUS_EMOJI
 from bot.core.progress import STATUSES
 
-MODAL_MAX_KEY_RESULTS = 19  # 5 blocks each, under the 100-block modal limit
+MODAL_MAX_KEY_RESULTS = 16  # 6 blocks each, under the 100-block modal limit
 CHECKIN_CALLBACK = "checkin_submit"
 ACTION_OPEN_ONE = "checkin_open_one"
+ACTION_NO_CHANGE = "checkin_same"
 ACTION_OPEN_ALL = "checkin_open_all"
 ACTION_SKIP = "checkin_skip"
 
@@ -42,12 +43,15 @@ class Recorded:
     confidence: int | None
     note: str | None
     unit: str | None
+    no_change: bool = False
 
 
 def recorded_facts(recorded: Recorded) -> str:
     """`150 teams · at risk · confidence 7/10 — “note”` as mrkdwn."""
     parts = []
-    if recorded.value is not None:
+    if recorded.no_change:
+        parts.append("no change")
+    elif recorded.value is not None:
         parts.append(value_with_unit(recorded.value, recorded.unit))
     if recorded.status:
         parts.append(STATUSES[recorded.status])
@@ -111,8 +115,21 @@ def _where_it_stands(kr: KeyResultLine) -> str:
     )
 
 
+def _carried(kr: KeyResultLine) -> str:
+    """What a check-in keeps unless it says otherwise (the carry-over rule), as mrkdwn."""
+    parts = []
+    if kr.status in STATUSES:
+        parts.append(f"status _{STATUSES[kr.status]}_")
+    if kr.confidence is not None:
+        parts.append(f"confidence {kr.confidence}/10")
+    if not parts:
+        return ""
+    return f"Keeps {' and '.join(parts)} unless you change it"
+
+
 def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
-    """The weekly DM: one line per key result with an Update button, then Update all."""
+    """The weekly DM: per key result what it stands at, with Update and No change (or what
+    was recorded), then Update all. A reminder says which key results are still missing."""
     week = f"{view.period_start:%b} {view.period_start.day}"
     title = "Reminder: your weekly check-in" if reminder else "Your weekly check-in"
     blocks: list[Block] = [header(f"{title} · week of {week}")]
@@ -121,21 +138,39 @@ def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
             section(":palm_tree: You're out this week — no reminders. See you next week!")
         )
         return Message(f"{title}: skipped this week", blocks)
-    room = MAX_BLOCKS - 3
+    pending = [kr for kr in view.key_results if not kr.recorded]
+    if reminder and pending:
+        names = ", ".join(f"*KR-{kr.number}* {escape(kr.title)}" for kr in pending)
+        blocks.append(section(f":hourglass: Still to check in: {names}"))
+    room = (MAX_BLOCKS - len(blocks) - 3) // 2
     for kr in view.key_results[:room]:
         text = f"*KR-{kr.number}* {escape(kr.title)}\n{_where_it_stands(kr)}"
         if kr.recorded:
             text += f"\n:white_check_mark: Recorded {recorded_facts(kr.recorded)}"
-        block = section(text)
-        if not kr.recorded:
-            block["accessory"] = {
-                "type": "button",
-                "text": {"type": "plain_text", "text": "Update"},
-                "action_id": f"{ACTION_OPEN_ONE}:{kr.number}",
-                "value": json.dumps({"prompt": view.prompt_id, "kr": kr.number}),
+            blocks.append(section(text))
+            continue
+        blocks.append(section(text))
+        value = json.dumps({"prompt": view.prompt_id, "kr": kr.number})
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"kr{kr.number}_actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Update"},
+                        "action_id": f"{ACTION_OPEN_ONE}:{kr.number}",
+                        "value": value,
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "No change"},
+                        "action_id": f"{ACTION_NO_CHANGE}:{kr.number}",
+                        "value": value,
+                    },
+                ],
             }
-        blocks.append(block)
-    pending = [kr for kr in view.key_results if not kr.recorded]
+        )
     if pending:
         blocks.append(
             {
@@ -162,8 +197,23 @@ def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
         )
     else:
         blocks.append(context(":tada: All recorded for this week — thank you!"))
-    names = ", ".join(f"KR-{kr.number}" for kr in view.key_results)
-    return Message(f"{title}: where do {names} stand?", blocks)
+    if reminder:
+        names = ", ".join(f"KR-{kr.number}" for kr in pending)
+        text = f"{title}: still to check in {names}" if pending else f"{title}: all recorded"
+    else:
+        names = ", ".join(f"KR-{kr.number}" for kr in view.key_results)
+        text = f"{title}: where do {names} stand?"
+    return Message(text, blocks)
+
+
+def render_saved(recorded: list[Recorded]) -> dict[str, Any]:
+    """The modal after Save: what was stored, so every save is confirmed."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Check-in saved"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [section(render_recorded(recorded))],
+    }
 
 
 def _option(text: str, value: str) -> dict[str, Any]:
@@ -173,6 +223,7 @@ def _option(text: str, value: str) -> dict[str, Any]:
 STATUS_OPTIONS = [_option(label.capitalize(), key) for key, label in STATUSES.items()]
 CONFIDENCE_OPTIONS = [_option(f"{n}/10", str(n)) for n in range(11)]
 BOOLEAN_OPTIONS = [_option("Done", "done"), _option("Not done", "not done")]
+NO_CHANGE_OPTIONS = [_option("No change this week", "same")]
 
 
 def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +232,13 @@ def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) ->
     blocks: list[Block] = []
     for kr in shown:
         n = kr.number
-        blocks.append(section(f"*KR-{n}* {escape(kr.title)}\n{_where_it_stands(kr)}"))
+        carried = _carried(kr)
+        blocks.append(
+            section(
+                f"*KR-{n}* {escape(kr.title)}\n{_where_it_stands(kr)}"
+                + (f"\n{carried}" if carried else "")
+            )
+        )
         if kr.kind == "boolean":
             value_element: dict[str, Any] = {
                 "type": "static_select",
@@ -197,21 +254,25 @@ def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) ->
             }
         unit = f" ({kr.unit})" if kr.unit else ""
         blocks.append(_input(f"kr{n}_value", f"New value{unit}", value_element))
+        blocks.append(
+            _input(
+                f"kr{n}_same",
+                "Or",
+                {"type": "checkboxes", "action_id": "same", "options": NO_CHANGE_OPTIONS},
+            )
+        )
+        # Not pre-filled: an empty Save must stay empty; the section says what carries over.
         status_select: dict[str, Any] = {
             "type": "static_select",
             "action_id": "status",
             "options": STATUS_OPTIONS,
         }
-        if kr.status in STATUSES:
-            status_select["initial_option"] = _option(STATUSES[kr.status].capitalize(), kr.status)
         blocks.append(_input(f"kr{n}_status", "Status", status_select))
         confidence: dict[str, Any] = {
             "type": "static_select",
             "action_id": "confidence",
             "options": CONFIDENCE_OPTIONS,
         }
-        if kr.confidence is not None:
-            confidence["initial_option"] = _option(f"{kr.confidence}/10", str(kr.confidence))
         blocks.append(_input(f"kr{n}_confidence", "Confidence", confidence))
         blocks.append(
             _input(

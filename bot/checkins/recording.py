@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.blocks.checkins import KeyResultLine, Recorded
 from bot.checkins.dm import Entry, parse_value, validate_confidence
+from bot.checkins.planning import load_context, owner_period_start, prompt_key_results
 from bot.core.errors import Forbidden, NotFound, UserError
 from bot.core.progress import STATUSES, Measure, progress
+from bot.core.schedule import DEFAULT_SCHEDULE, zone_named
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Prompt
 
@@ -27,6 +30,7 @@ class FormEntry:
     status: str | None = None
     confidence: int | None = None
     note: str | None = None
+    same: bool = False  # the "No change" box
 
 
 def key_result_line(
@@ -61,12 +65,23 @@ def recorded_from(kr: KeyResult, check_in: CheckIn) -> Recorded:
         check_in.confidence,
         check_in.note,
         kr.unit,
+        no_change=check_in.no_change,
     )
 
 
+@dataclass(frozen=True)
+class CheckedForm:
+    """A validated modal: what to store, which key results said "no change", field errors."""
+
+    pairs: list[tuple[Entry, KeyResult]]
+    unchanged: frozenset[int]
+    errors: dict[tuple[int, str], str]
+
+
 class CheckInService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, fallback_zone: ZoneInfo) -> None:
         self._db = db
+        self._fallback_zone = fallback_zone
 
     async def lines_for(
         self, team_id: str, user_id: str, numbers: list[int] | None
@@ -95,12 +110,18 @@ class CheckInService:
 
     async def check_form(
         self, team_id: str, user_id: str, form: dict[int, FormEntry]
-    ) -> tuple[list[tuple[Entry, KeyResult]], dict[tuple[int, str], str]]:
-        """Validate modal input per field; errors are keyed by (key result, field)."""
+    ) -> CheckedForm:
+        """Validate modal input per field; errors are keyed by (key result, field).
+
+        A key result left empty is simply not saved (a prompt stays open for it); a form
+        left entirely empty is an error, never a check-in: the modal does not pre-fill
+        status or confidence, so an empty Save cannot silently re-record them.
+        """
         async with self._db.team(team_id) as store:
             owned = {kr.number: kr for kr in await store.okrs.key_results_owned_by(user_id)}
         errors: dict[tuple[int, str], str] = {}
         pairs = []
+        unchanged = set()
         for number, entry in form.items():
             kr = owned.get(number)
             if kr is None:
@@ -108,7 +129,14 @@ class CheckInService:
                 continue
             value = (entry.value or "").strip() or None
             status = entry.status if entry.status in STATUSES else None
-            if value is None and status is None:
+            note = (entry.note or "").strip() or None
+            if value is None and status is None and entry.confidence is None and note is None:
+                if entry.same:
+                    pairs.append((Entry(number), kr))
+                    unchanged.add(number)
+                continue
+            if value is not None and entry.same:
+                errors[(number, "value")] = "Enter a new value or choose No change, not both"
                 continue
             if value is not None:
                 try:
@@ -119,14 +147,16 @@ class CheckInService:
             if entry.confidence is not None and not 0 <= entry.confidence <= 10:
                 errors[(number, "confidence")] = "Confidence is from 0 to 10"
                 continue
-            note = (entry.note or "").strip() or None
             if note is not None and len(note) > NOTE_LIMIT:
                 errors[(number, "note")] = f"Keep the note under {NOTE_LIMIT:,} characters"
                 continue
+            if entry.same:
+                unchanged.add(number)
             pairs.append((Entry(number, value, status, entry.confidence, note), kr))
         if not pairs and not errors and form:
-            errors[(next(iter(form)), "value")] = "Enter a value or a status for at least one"
-        return pairs, errors
+            for number in form:
+                errors[(number, "value")] = "Enter a value or choose No change"
+        return CheckedForm(pairs, frozenset(unchanged), errors)
 
     async def resolve_entries(
         self, team_id: str, user_id: str, entries: list[Entry], prompt_id: int | None
@@ -166,6 +196,24 @@ class CheckInService:
                 pairs.append((entry, kr))
         return pairs
 
+    async def record_no_change(
+        self,
+        team_id: str,
+        author_id: str,
+        numbers: list[int],
+        source: str,
+        now: datetime,
+        prompt_id: int | None = None,
+    ) -> list[Recorded]:
+        """An explicit "no change this week" for these key results (the prompt's No change
+        button, the word `same` in a DM): counts as taking part, keeps value and status."""
+        pairs = await self.resolve_entries(
+            team_id, author_id, [Entry(n) for n in numbers], prompt_id
+        )
+        return await self.record(
+            team_id, author_id, pairs, source, now, prompt_id, unchanged=frozenset(numbers)
+        )
+
     async def record(
         self,
         team_id: str,
@@ -174,36 +222,64 @@ class CheckInService:
         source: str,
         now: datetime,
         prompt_id: int | None = None,
+        unchanged: frozenset[int] = frozenset(),
     ) -> list[Recorded]:
-        """Validate every entry, then store them all in one transaction (or none)."""
+        """Validate every entry, then store them all in one transaction (or none).
+
+        Each check-in counts for its key result owner's own period: the prompt it answers,
+        else the owner's local week under way. Status and confidence carry over: a check-in
+        that does not give them keeps the previous ones (stored on the new row); a note
+        never carries. A prompt is answered once each of its key results has a check-in.
+        """
         validated = []
         for entry, kr in pairs:
-            value = parse_value(entry.raw_value, kr) if entry.raw_value else None
-            if value is None and entry.status is None:
-                raise UserError(f"KR-{kr.number}: give a value or a status")
-            validated.append((entry, kr, value, validate_confidence(entry.confidence)))
+            same = kr.number in unchanged
+            value = parse_value(entry.raw_value, kr) if entry.raw_value and not same else None
+            confidence = validate_confidence(entry.confidence)
+            nothing = value is None and entry.status is None and confidence is None
+            if not same and nothing and not entry.note:
+                raise UserError(f"KR-{kr.number}: give a value, a status, or say `same`")
+            validated.append((entry, kr, value, confidence, same))
         recorded = []
         async with self._db.team(team_id) as store:
-            # The prompt answered: the one named (if it is the author's), else the author's
-            # latest that has begun, so late answers count for their period.
-            prompt = await store.prompts.get(prompt_id) if prompt_id is not None else None
-            if prompt is None or prompt.user_id != author_id:
-                prompt = await store.prompts.latest_started(author_id, now, open_only=False)
-            for entry, kr, value, confidence in validated:
+            context = await load_context(store)
+            given = await store.prompts.get(prompt_id) if prompt_id is not None else None
+            previous = await store.checkins.latest(kr.id for _, kr in pairs)
+            touched: dict[int, Prompt] = {}
+            zones: dict[str, ZoneInfo] = {}
+            for entry, kr, value, confidence, same in validated:
                 row = await store.okrs.key_result(kr.number)
                 if row is None:  # deleted since the form was opened
                     raise NotFound(f"KR-{kr.number} no longer exists")
+                if given is not None and given.user_id == row.owner_id:
+                    prompt: Prompt | None = given
+                    period = given.period_start
+                else:
+                    if row.owner_id not in zones:
+                        zones[row.owner_id] = zone_named(
+                            await store.workspace.zone_of(row.owner_id), self._fallback_zone
+                        )
+                    slot = (
+                        context.slot_of(row.objective_id)
+                        if context is not None
+                        else DEFAULT_SCHEDULE
+                    )
+                    period = owner_period_start(slot, now, zones[row.owner_id])
+                    prompt = await store.prompts.at(row.owner_id, period)
+                last = previous.get(row.id)
                 check_in = CheckIn(
                     team_id=team_id,
                     key_result_id=row.id,
-                    value=value,
-                    status=entry.status,
-                    confidence=confidence,
+                    value=row.current_value if same else value,
+                    status=entry.status or (last.status if last else None),
+                    confidence=confidence if confidence is not None else row.confidence,
                     note=entry.note,
                     author_id=author_id,
                     source=source,
                     created_at=now,
                     prompt_id=prompt.id if prompt is not None else None,
+                    period_start=period,
+                    no_change=same,
                 )
                 await store.checkins.add(check_in)
                 if value is not None:
@@ -212,11 +288,22 @@ class CheckInService:
                     row.confidence = confidence
                 row.updated_at = now
                 recorded.append(recorded_from(row, check_in))
-            _mark_answered(prompt, now)
+                if prompt is not None:
+                    touched[prompt.id] = prompt
+            if context is not None and touched:
+                owned = await store.okrs.key_results_owned_by_any(
+                    {p.user_id for p in touched.values()}
+                )
+                for prompt in touched.values():
+                    asked = prompt_key_results(owned, context, prompt)
+                    done = await store.checkins.answered_key_results(prompt.id)
+                    if all(kr.id in done for kr in asked):
+                        _mark_answered(prompt, now)
         return recorded
 
 
-def _mark_answered(prompt: Prompt | None, now: datetime) -> None:
-    if prompt is not None and prompt.answered_at is None:
+def _mark_answered(prompt: Prompt, now: datetime) -> None:
+    if prompt.answered_at is None:
         prompt.answered_at = now
-        prompt.state = "answered"
+        if prompt.state in {"pending", "sent"}:
+            prompt.state = "answered"

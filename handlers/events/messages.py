@@ -44,8 +44,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await client.chat_postMessage(channel=channel, text=render_error(exc))
             return
         await client.chat_postMessage(channel=channel, text=render_recorded(recorded))
-        if prompt is not None:
-            await deps.cycle.refresh_prompt(client, team_id, user_id, prompt.id)
+        await deps.cycle.after_check_in(
+            client, team_id, user_id, [item.key_result_number for item in recorded]
+        )
 
     app.event("message", matchers=[_matcher])(guarded(on_dm))
 

@@ -64,6 +64,45 @@ class CheckInRepository(TeamRepository):
         )
         return set(rows.all())
 
+    async def history_for_periods_before(
+        self, key_result_ids: Iterable[int], until: datetime
+    ) -> list[CheckIn]:
+        """Every check-in of these key results whose owner's period began before `until`
+        (rows without a period count by arrival), oldest first: one query for a digest."""
+        ids = list(set(key_result_ids))
+        if not ids:
+            return []
+        period = func.coalesce(CheckIn.period_start, CheckIn.created_at)
+        return list(
+            await self.session.scalars(
+                select(CheckIn)
+                .where(
+                    CheckIn.team_id == self.team_id,
+                    CheckIn.key_result_id.in_(ids),
+                    period < until,
+                )
+                .order_by(CheckIn.created_at, CheckIn.id)
+            )
+        )
+
+    async def latest_by_author(
+        self, key_result_ids: Iterable[int], author_id: str
+    ) -> dict[int, CheckIn]:
+        """The newest check-in of each key result by this author (what a save just stored)."""
+        ids = list(set(key_result_ids))
+        if not ids:
+            return {}
+        rows = await self.session.scalars(
+            select(CheckIn)
+            .where(
+                CheckIn.team_id == self.team_id,
+                CheckIn.key_result_id.in_(ids),
+                CheckIn.author_id == author_id,
+            )
+            .order_by(CheckIn.created_at, CheckIn.id)
+        )
+        return {c.key_result_id: c for c in rows.all()}
+
     async def history_until(self, key_result_ids: Iterable[int], until: datetime) -> list[CheckIn]:
         """Every check-in of these key results before `until`, oldest first."""
         ids = list(set(key_result_ids))
