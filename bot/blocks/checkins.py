@@ -366,7 +366,8 @@ def render_digest(view: DigestView) -> Message:
             emoji = STATUS_EMOJI.get(kr.status, ":white_circle:")
             note = f" — “{escape(kr.note)}”" if flagged and kr.note else ""
             status = f" · {STATUSES[kr.status]}" if kr.status in STATUSES else ""
-            lines.append(f"{emoji} KR-{kr.number} {escape(kr.title)}:{moved}{status}{note}")
+            colon = ":" if moved else ""
+            lines.append(f"{emoji} KR-{kr.number} {escape(kr.title)}{colon}{moved}{status}{note}")
     chunks = pack_lines(lines)
     room = MAX_BLOCKS - len(blocks) - 2
     blocks.extend(section(chunk) for chunk in chunks[:room])
