@@ -24,7 +24,6 @@ from bot.blocks.checkins import (
 )
 from bot.checkins.planning import (
     TeamContext,
-    digest_end_for,
     digest_key,
     digest_period,
     digest_window,
@@ -41,7 +40,7 @@ from bot.checkins.recording import key_result_line
 from bot.core.errors import Forbidden, NotFound, UserError
 from bot.core.message import Message
 from bot.core.progress import Measure, objective_progress, progress
-from bot.core.schedule import WEEK
+from bot.core.schedule import WEEK, digest_end_for
 from bot.slack.directory import Directory
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, OutboxMessage, Prompt

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.core.schedule import WEEK, Schedules, WeeklySlot, previous_slot, zone_named
+from bot.core.schedule import (
+    HALF_WEEK,
+    WEEK,
+    Schedules,
+    WeeklySlot,
+    previous_slot,
+    week_closes_at,
+    zone_named,
+)
 from storage.models import KeyResult, Prompt
 from storage.repositories import TeamStore
 from storage.repositories.outbox import Planned
@@ -187,8 +195,6 @@ async def plan_reminders(store: TeamStore, now: datetime, delay: timedelta) -> i
 # the digest whose reference is within half a week of its period's start, and the digest
 # is due once the owner whose week closes last has closed it.
 
-HALF_WEEK = WEEK / 2
-
 
 def digest_key(channel_id: str, period_end: datetime) -> str:
     return f"digest:{channel_id}:{period_end.strftime('%Y%m%dT%H%M')}"
@@ -205,24 +211,6 @@ def digest_window(period_end: datetime) -> tuple[datetime, datetime]:
     """Owner periods starting in [since, until) belong to the digest ending at `period_end`."""
     reference = period_end - WEEK
     return reference - HALF_WEEK, reference + HALF_WEEK
-
-
-def owner_week_for(slot: WeeklySlot, reference: datetime, zone: ZoneInfo) -> datetime:
-    """The start of an owner's period (in their zone) for the week starting at `reference`."""
-    return previous_slot(slot, reference + HALF_WEEK, zone)
-
-
-def digest_end_for(slot: WeeklySlot, period_start: datetime, server_zone: ZoneInfo) -> datetime:
-    """The end (dedupe-key instant) of the digest an owner period starting then counts for."""
-    return previous_slot(slot, period_start + HALF_WEEK, server_zone) + WEEK
-
-
-def week_closes_at(
-    slot: WeeklySlot, reference: datetime, zone_names: Iterable[str], fallback: ZoneInfo
-) -> datetime:
-    """When the last of these owners' periods for the week starting at `reference` ends."""
-    zones = {zone_named(name or None, fallback) for name in zone_names} or {fallback}
-    return max(owner_week_for(slot, reference, zone) for zone in zones) + WEEK
 
 
 async def plan_digests(

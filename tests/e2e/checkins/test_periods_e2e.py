@@ -142,6 +142,22 @@ async def open_modal(bot: Bot, user: str, number: int, prompt: Prompt) -> str:
     return str(calls[-1].params["view"]["private_metadata"])
 
 
+async def status_lines(bot: Bot, when: datetime) -> list[str]:
+    bot.clock.now = when
+    result = await bot.command("status", channel="C2", user="U4")
+    return json.dumps(result.visible.get("blocks", [])).split("\\n")
+
+
+def stale(lines: list[str], number: str) -> bool:
+    """Whether the status line block of key result `number` flags a missed period."""
+    text = "\n".join(lines)
+    start = text.find(f"*{number}*")
+    assert start >= 0, number
+    following = text.find("*KR-", start + 1)
+    chunk = text[start : following if following >= 0 else len(text)]
+    return "no check-in last period" in chunk
+
+
 def value_state(number: int, value: str) -> dict[str, Any]:
     return {f"kr{number}_value": {"value": {"type": "plain_text_input", "value": value}}}
 
@@ -227,6 +243,9 @@ async def test_three_zones_over_three_periods(team: Bot) -> None:
     await run_tick(bot, at(16, 0, 30))
     await run_tick(bot, at(16, 8, 35))
     assert len(digests(bot)) == 1  # not the week of Nov 9 yet: New York is still in it
+    # Status agrees with the digest: Ben is still inside his week of Nov 9, not stale.
+    status = await status_lines(bot, at(16, 11))
+    assert not [line for line in status if "no check-in last period" in line]
     await dm(bot, "U2", "KR-3 4 on track", at(16, 12))
     assert (await check_ins(bot))[-1].period_start == at(9, 14, 30)
     await run_tick(bot, at(16, 14, 30))
@@ -261,6 +280,10 @@ async def test_three_zones_over_three_periods(team: Bot) -> None:
         "`█████░░░░░` 50% (0 pts this week)",
         ":hourglass: Not checked in this week: <@U2>",
     ]
+
+    status = await status_lines(bot, at(23, 15))
+    assert any("53%" in line for line in status)  # as in the digest
+    assert [kr for kr in ("KR-1", "KR-2", "KR-3", "KR-4") if stale(status, kr)] == ["KR-3"]
 
     # A late answer, from last week's prompt after its digest: the digest is updated.
     ben_3 = await prompt_of(bot, "U2", at(16, 14, 30))
