@@ -307,7 +307,7 @@ async def digest_view(
     Check-ins count for their owner's period, not for when they arrived, so a late answer
     lands in its own week and the digest can be rebuilt to show it. A key result is
     "missing" when its owner was prompted for the week and it has no check-in for it;
-    at-risk and off-track key results are listed whether or not they moved. Five queries.
+    at-risk and off-track key results are listed whether or not they moved. Six queries.
     """
     channel_id, period_end = digest_period(row.dedupe_key)
     since, until = digest_window(period_end)
@@ -315,7 +315,7 @@ async def digest_view(
     key_results = await store.okrs.key_results_for(o.id for o in objectives)
     if not key_results:
         return None
-    history = await store.checkins.history_for_periods_before((kr.id for kr in key_results), until)
+    earlier, during = await store.checkins.for_week((kr.id for kr in key_results), since, until)
     prompts = await store.prompts.of_owners_starting(
         {kr.owner_id for kr in key_results}, since, until
     )
@@ -325,16 +325,18 @@ async def digest_view(
     note: dict[int, str] = {}
     answered: set[int] = set()
     seen: set[int] = set()
-    for check_in in history:  # oldest first: later ones win
+    for check_in in earlier:  # oldest first: later ones win
+        seen.add(check_in.key_result_id)
+        if check_in.value is not None:
+            before[check_in.key_result_id] = check_in.value
+        if check_in.status is not None:
+            status[check_in.key_result_id] = check_in.status
+    for check_in in during:
         kr_id = check_in.key_result_id
         seen.add(kr_id)
+        answered.add(kr_id)
         if check_in.status is not None:
             status[kr_id] = check_in.status
-        if _period(check_in) < since:
-            if check_in.value is not None:
-                before[kr_id] = check_in.value
-            continue
-        answered.add(kr_id)
         if check_in.value is not None:
             now_value[kr_id] = check_in.value
         if check_in.note:
@@ -377,16 +379,19 @@ async def digest_view(
             )
         )
     slot = context.schedules.for_channel(channel_id)[0]
+    owned: dict[str, list[tuple[int, datetime]]] = {}
+    for kr in key_results:
+        owned.setdefault(kr.owner_id, []).append((kr.id, kr.created_at))
     missing = set()
     for prompt in prompts:
         if prompt.skipped_at is not None or parse_slot_key(prompt.slot) != slot:
             continue
-        asked = [
-            kr
-            for kr in key_results
-            if kr.owner_id == prompt.user_id and kr.created_at <= prompt.period_start
-        ]
-        if any(kr.id not in answered for kr in asked):
+        began = prompt.period_start
+        if any(
+            kr_id not in answered
+            for kr_id, created in owned.get(prompt.user_id, [])
+            if created <= began
+        ):
             missing.add(prompt.user_id)
     return DigestView(channel_id, period_end - WEEK, period_end, views, sorted(missing))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from storage.models import CheckIn
 from storage.repositories.base import TeamRepository
@@ -64,26 +64,59 @@ class CheckInRepository(TeamRepository):
         )
         return set(rows.all())
 
-    async def history_for_periods_before(
-        self, key_result_ids: Iterable[int], until: datetime
-    ) -> list[CheckIn]:
-        """Every check-in of these key results whose owner's period began before `until`
-        (rows without a period count by arrival), oldest first: one query for a digest."""
+    async def for_week(
+        self, key_result_ids: Iterable[int], since: datetime, until: datetime
+    ) -> tuple[list[CheckIn], list[CheckIn]]:
+        """What a digest needs, in two queries whatever the history's length: per key
+        result the latest check-in with a value and the latest with a status among those
+        counting for periods before `since`, then every check-in counting for a period in
+        [since, until), each list oldest first. Rows without a period count by arrival."""
         ids = list(set(key_result_ids))
         if not ids:
-            return []
+            return [], []
         period = func.coalesce(CheckIn.period_start, CheckIn.created_at)
-        return list(
-            await self.session.scalars(
-                select(CheckIn)
-                .where(
-                    CheckIn.team_id == self.team_id,
-                    CheckIn.key_result_id.in_(ids),
-                    period < until,
+        newest = (CheckIn.created_at.desc(), CheckIn.id.desc())
+        ranked = (
+            select(
+                CheckIn.id,
+                CheckIn.value.is_not(None).label("has_value"),
+                CheckIn.status.is_not(None).label("has_status"),
+                func.row_number()
+                .over(
+                    partition_by=(CheckIn.key_result_id, CheckIn.value.is_(None)), order_by=newest
                 )
-                .order_by(CheckIn.created_at, CheckIn.id)
+                .label("value_rank"),
+                func.row_number()
+                .over(
+                    partition_by=(CheckIn.key_result_id, CheckIn.status.is_(None)), order_by=newest
+                )
+                .label("status_rank"),
             )
+            .where(CheckIn.team_id == self.team_id, CheckIn.key_result_id.in_(ids), period < since)
+            .subquery()
         )
+        before = await self.session.scalars(
+            select(CheckIn)
+            .join(ranked, ranked.c.id == CheckIn.id)
+            .where(
+                or_(
+                    and_(ranked.c.has_value, ranked.c.value_rank == 1),
+                    and_(ranked.c.has_status, ranked.c.status_rank == 1),
+                )
+            )
+            .order_by(CheckIn.created_at, CheckIn.id)
+        )
+        during = await self.session.scalars(
+            select(CheckIn)
+            .where(
+                CheckIn.team_id == self.team_id,
+                CheckIn.key_result_id.in_(ids),
+                period >= since,
+                period < until,
+            )
+            .order_by(CheckIn.created_at, CheckIn.id)
+        )
+        return list(before.all()), list(during.all())
 
     async def latest_by_author(
         self, key_result_ids: Iterable[int], author_id: str
