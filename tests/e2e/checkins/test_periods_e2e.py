@@ -313,3 +313,41 @@ async def test_three_zones_over_three_periods(team: Bot) -> None:
         "`█████░░░░░` 50% (0 pts this week)",
         ":white_check_mark: Everyone checked in this week.",
     ]
+
+
+async def test_modal_no_change_and_the_carry_over_rule(bot: Bot) -> None:
+    """A "No change" box counts as an answer and keeps the value; status and confidence
+    carry over when not given; a value together with No change is a field error."""
+    bot.clock.now = at(25, 10)
+    await bot.command('objective add "Grow" channel #growth')
+    await bot.command('kr add O-1 "Weekly active teams" from 120 to 200 unit teams')
+    await bot.command('kr add O-1 "Partners" from 0 to 10')
+    await run_tick(bot, at(30, 8))  # Monday 09:00 in Madrid
+    await dm(bot, "U1", "KR-1 150 at risk: hiring slipped", at(30, 9))
+    prompt = await prompt_of(bot, "U1", at(30, 8))
+    metadata = await open_modal(bot, "U1", 2, prompt)
+    opened = bot.slack.calls_to("views.open")[-1].params["view"]
+    assert "kr2_same" in {block.get("block_id") for block in opened["blocks"]}
+    same = {"kr2_same": {"same": {"type": "checkboxes", "selected_options": [{"value": "same"}]}}}
+    both = await bot.sender.submit_view(
+        "checkin_submit", {**same, **value_state(2, "3")}, user_id="U1", private_metadata=metadata
+    )
+    assert both.json["response_action"] == "errors"
+    assert "not both" in both.json["errors"]["kr2_value"]
+    saved = await bot.sender.submit_view(
+        "checkin_submit", same, user_id="U1", private_metadata=metadata
+    )
+    assert "no change" in json.dumps(saved.json["view"])
+    assert (await prompt_of(bot, "U1", at(30, 8))).answered_at is not None
+    # The modal says what a KR-1 check-in keeps, and a bare value keeps the status.
+    metadata = await open_modal(bot, "U1", 1, prompt)
+    opened = bot.slack.calls_to("views.open")[-1].params["view"]
+    assert "Keeps status _at risk_" in json.dumps(opened["blocks"])
+    await dm(bot, "U1", "KR-1 160", at(30, 10))
+    rows = await check_ins(bot)
+    assert [(c.value, c.status, c.no_change, c.note) for c in rows] == [
+        (150.0, "at_risk", False, "hiring slipped"),
+        (0.0, None, True, None),
+        (160.0, "at_risk", False, None),
+    ]
+    assert {c.period_start for c in rows} == {at(30, 8)}
