@@ -323,6 +323,7 @@ class DigestKeyResult:
     value_now: float | None
     status: str | None
     note: str | None
+    late: bool = False  # checked in after the digest was first posted
 
 
 @dataclass(frozen=True)
@@ -367,7 +368,10 @@ def render_digest(view: DigestView) -> Message:
             note = f" — “{escape(kr.note)}”" if flagged and kr.note else ""
             status = f" · {STATUSES[kr.status]}" if kr.status in STATUSES else ""
             colon = ":" if moved else ""
-            lines.append(f"{emoji} KR-{kr.number} {escape(kr.title)}{colon}{moved}{status}{note}")
+            late = " · _late check-in_" if kr.late else ""
+            lines.append(
+                f"{emoji} KR-{kr.number} {escape(kr.title)}{colon}{moved}{status}{late}{note}"
+            )
     chunks = pack_lines(lines)
     room = MAX_BLOCKS - len(blocks) - 2
     blocks.extend(section(chunk) for chunk in chunks[:room])

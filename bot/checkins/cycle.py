@@ -331,10 +331,13 @@ async def digest_view(
             before[check_in.key_result_id] = check_in.value
         if check_in.status is not None:
             status[check_in.key_result_id] = check_in.status
+    late: set[int] = set()  # checked in after the digest was posted
     for check_in in during:
         kr_id = check_in.key_result_id
         seen.add(kr_id)
         answered.add(kr_id)
+        if row.sent_at is not None and check_in.created_at > row.sent_at:
+            late.add(kr_id)
         if check_in.status is not None:
             status[kr_id] = check_in.status
         if check_in.value is not None:
@@ -367,6 +370,7 @@ async def digest_view(
                     value_now,
                     status.get(kr.id),
                     note.get(kr.id),
+                    late=kr.id in late,
                 )
             )
         views.append(

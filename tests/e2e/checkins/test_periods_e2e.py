@@ -308,7 +308,7 @@ async def test_three_zones_over_three_periods(team: Bot) -> None:
         "`██████░░░░` 62% (+15 pts this week)",
         ":white_circle: KR-1 Weekly active teams: 45 → 60 teams",
         ":large_green_circle: KR-2 NPS: 4.6 → 5 · on track",
-        ":large_green_circle: KR-3 Churn: 4 → 3.5% · on track",
+        ":large_green_circle: KR-3 Churn: 4 → 3.5% · on track · _late check-in_",
         "*O-2 Uptime*",
         "`█████░░░░░` 50% (0 pts this week)",
         ":white_check_mark: Everyone checked in this week.",
