@@ -351,3 +351,28 @@ async def test_modal_no_change_and_the_carry_over_rule(bot: Bot) -> None:
         (160.0, "at_risk", False, None),
     ]
     assert {c.period_start for c in rows} == {at(30, 8)}
+
+
+async def test_reminder_names_only_what_is_missing(bot: Bot) -> None:
+    bot.clock.now = at(25, 10)
+    await bot.command('objective add "Grow" channel #growth')
+    await bot.command('kr add O-1 "Weekly active teams" from 120 to 200 unit teams')
+    await bot.command('kr add O-1 "Partners" from 0 to 10')
+    await run_tick(bot, at(30, 8))  # Monday 09:00 in Madrid
+    await dm(bot, "U1", "KR-1 150", at(30, 9))
+    await run_tick(bot, datetime(2026, 12, 1, 8, tzinfo=UTC))
+    [reminder] = dms(bot, "U1", "reminder")
+    assert reminder["text"] == "Reminder: your weekly check-in: still to check in KR-2"
+    body = json.dumps(reminder["blocks"])
+    assert "Still to check in: *KR-2* Partners" in body and "Recorded 150 teams" in body
+    assert action_ids(reminder) >= {"checkin_open_one:2", "checkin_same:2"}
+    assert not action_ids(reminder) & {"checkin_open_one:1", "checkin_same:1"}
+    # "No change" from the reminder answers the prompt; both DMs show it.
+    prompt = await prompt_of(bot, "U1", at(30, 8))
+    assert prompt.reminder_ts == reminder["ts"]
+    await no_change(bot, "U1", 2, prompt, datetime(2026, 12, 1, 9, tzinfo=UTC))
+    await bot.slack.wait_until(
+        lambda: "All recorded" in json.dumps(dms(bot, "U1", "reminder")[0]["blocks"])
+    )
+    assert "All recorded" in json.dumps(dms(bot, "U1", "prompt")[0]["blocks"])
+    assert (await prompt_of(bot, "U1", at(30, 8))).answered_at is not None
