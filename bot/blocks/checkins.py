@@ -21,11 +21,15 @@ from bot.blocks.common import (
     section,
     value_with_unit,
 )
+from bot.blocks.goals import candidate_blocks
+from bot.blocks.kpis import kpi_health_line
 from bot.blocks.status import STATUS_EMOJI
+from bot.core.kpi_health import ImprovementCandidate, KpiHealth
 from bot.core.progress import STATUSES
 
 MODAL_MAX_KEY_RESULTS = 16  # 6 blocks each, under the 100-block modal limit
 CHECKIN_CALLBACK = "checkin_submit"
+MAX_CANDIDATES = 3  # candidate improvement goals named in one digest
 ACTION_OPEN_ONE = "checkin_open_one"
 ACTION_NO_CHANGE = "checkin_same"
 ACTION_OPEN_ALL = "checkin_open_all"
@@ -333,6 +337,7 @@ class DigestObjective:
     progress_before: float
     progress_now: float
     key_results: list[DigestKeyResult]
+    kpis: list[KpiHealth] = field(default_factory=list)  # of the KPIs its KRs follow
 
 
 @dataclass(frozen=True)
@@ -342,6 +347,8 @@ class DigestView:
     period_end: datetime
     objectives: list[DigestObjective]
     missing_owners: list[str] = field(default_factory=list)
+    # KPIs abnormal for more than a quarter of the last four weeks that no KR follows.
+    candidates: list[ImprovementCandidate] = field(default_factory=list)
 
 
 def render_digest(view: DigestView) -> Message:
@@ -357,6 +364,8 @@ def render_digest(view: DigestView) -> Message:
             f"`{progress_bar(objective.progress_now)}` {percent(objective.progress_now)} "
             f"({change} pts this week)"
         )
+        if objective.kpis:
+            lines.append(kpi_health_line(objective.kpis, view.period_end))
         for kr in objective.key_results:
             moved = ""
             if kr.value_now is not None and kr.value_before != kr.value_now:
@@ -373,10 +382,12 @@ def render_digest(view: DigestView) -> Message:
                 f"{emoji} KR-{kr.number} {escape(kr.title)}{colon}{moved}{status}{late}{note}"
             )
     chunks = pack_lines(lines)
-    room = MAX_BLOCKS - len(blocks) - 2
+    candidates = candidate_blocks(view.candidates[:MAX_CANDIDATES])
+    room = MAX_BLOCKS - len(blocks) - 2 - len(candidates)
     blocks.extend(section(chunk) for chunk in chunks[:room])
     if len(chunks) > room:
         blocks.append(context("More in `/okr status` for this channel."))
+    blocks.extend(candidates)
     if view.missing_owners:
         names = ", ".join(f"<@{user}>" for user in view.missing_owners)
         blocks.append(context(f":hourglass: Not checked in this week: {names}"))

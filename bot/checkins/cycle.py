@@ -38,6 +38,7 @@ from bot.checkins.planning import (
 )
 from bot.checkins.recording import key_result_line
 from bot.core.errors import Forbidden, NotFound, UserError
+from bot.core.kpi_health import CANDIDATE_WINDOW, followed, health_by_kpi, improvement_candidates
 from bot.core.message import Message
 from bot.core.progress import Measure, objective_progress, progress
 from bot.core.schedule import WEEK, digest_end_for
@@ -307,7 +308,7 @@ async def digest_view(
     Check-ins count for their owner's period, not for when they arrived, so a late answer
     lands in its own week and the digest can be rebuilt to show it. A key result is
     "missing" when its owner was prompted for the week and it has no check-in for it;
-    at-risk and off-track key results are listed whether or not they moved. Six queries.
+    at-risk and off-track key results are listed whether or not they moved.
     """
     channel_id, period_end = digest_period(row.dedupe_key)
     since, until = digest_window(period_end)
@@ -349,6 +350,10 @@ async def digest_view(
     by_objective: dict[int, list[KeyResult]] = {}
     for kr in key_results:
         by_objective.setdefault(kr.objective_id, []).append(kr)
+    followed_ids = [kr.kpi_id for kr in key_results if kr.kpi_id is not None]
+    health = health_by_kpi(await store.kpis.health_rows(followed_ids))
+    spans = await store.kpis.abnormal_spans(channel_id, followed_ids, period_end - CANDIDATE_WINDOW)
+    candidates = improvement_candidates(spans, period_end, exclude=followed_ids)
     views = []
     for objective in objectives:
         lines, progress_before, progress_now = [], [], []
@@ -380,6 +385,7 @@ async def digest_view(
                 objective_progress(progress_before),
                 objective_progress(progress_now),
                 lines,
+                followed((kr.kpi_id for kr in by_objective.get(objective.id, [])), health),
             )
         )
     slot = context.schedules.for_channel(channel_id)[0]
@@ -397,7 +403,7 @@ async def digest_view(
             if created <= began
         ):
             missing.add(prompt.user_id)
-    return DigestView(channel_id, period_end - WEEK, period_end, views, sorted(missing))
+    return DigestView(channel_id, period_end - WEEK, period_end, views, sorted(missing), candidates)
 
 
 def _measure(kr: KeyResult, value: float | None) -> Measure:

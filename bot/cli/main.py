@@ -126,13 +126,18 @@ def tick(at: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @team_option
 def import_command(file: Path, team: str | None) -> None:
-    """Create or update objectives, key results, KPIs and the schedule from YAML."""
-    from bot.transfer.yaml_io import load_document, validate
+    """Create or update objectives, key results, KPIs, the schedule and history from YAML.
+
+    Every problem of the file is reported at once (line and field) and nothing is
+    stored; `@name`, email and `#name` are looked up through Slack (SLACK_BOT_TOKEN).
+    """
+    from bot.transfer.yaml_io import load_document
 
     settings = settings_or_exit()
     try:
+        # Syntax first, before anything touches the database; the fields, the names
+        # and the references into the workspace are checked together by the import.
         document = load_document(file.read_text(encoding="utf-8"), str(file))
-        validate(document)  # the whole file, before anything touches the database
     except UserError as exc:
         fail(exc.message if exc.message.startswith(f"{file}:") else f"{file}: {exc.message}")
     except UnicodeDecodeError:
@@ -155,15 +160,20 @@ def import_command(file: Path, team: str | None) -> None:
 
 
 @main.command("export")
+@click.option(
+    "--with-history",
+    is_flag=True,
+    help="Also each key result's check-ins and each KPI's measurements.",
+)
 @team_option
-def export_command(team: str | None) -> None:
+def export_command(with_history: bool, team: str | None) -> None:
     """Print the workspace's objectives, key results, KPIs and schedule as YAML."""
     settings = settings_or_exit()
     migrate(settings)
 
     async def go(services: Services) -> str:
         team_id = await resolve_team(services, team)
-        return await services.transfer.export(team_id)
+        return await services.transfer.export(team_id, with_history=with_history)
 
     click.echo(with_services(settings, go), nl=False)
 

@@ -24,3 +24,11 @@ class NotFound(UserError):
 
 class Forbidden(UserError):
     """The caller may not change this (not its owner nor an admin)."""
+
+
+class FieldError(UserError):
+    """Bad input in one field of a form: shown next to that field in the modal."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

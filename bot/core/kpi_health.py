@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from storage.repositories.kpis import HealthRow
+    from storage.repositories.kpis import AlertSpan, HealthRow
 
 HealthState = Literal["ok", "alert", "no_data", "waiting"]
 
@@ -56,3 +56,57 @@ def followed(kpi_ids: Iterable[int | None], health: dict[int, KpiHealth]) -> lis
         if kpi_id is not None and kpi_id in health and kpi_id not in seen:
             seen[kpi_id] = health[kpi_id]
     return list(seen.values())
+
+
+# Candidate improvement goals --------------------------------------------------------------
+
+CANDIDATE_WINDOW = timedelta(weeks=4)
+CANDIDATE_SHARE = 0.25  # abnormal for more than this share of the window
+
+
+@dataclass(frozen=True)
+class ImprovementCandidate:
+    """A KPI out of its normal range so often that it deserves a key result of its own."""
+
+    key: str
+    name: str
+    abnormal_share: float  # of the last four weeks
+
+
+def improvement_candidates(
+    spans: Iterable[AlertSpan], now: datetime, *, exclude: Iterable[int] = ()
+) -> list[ImprovementCandidate]:
+    """KPIs abnormal for more than a quarter of the last four weeks, worst first.
+
+    Overlapping alerts of one KPI count once (the union of their spans), and KPIs in
+    `exclude` (already followed by an active key result: already a goal) are left out.
+    """
+    start = now - CANDIDATE_WINDOW
+    skip = set(exclude)
+    by_kpi: dict[int, list[tuple[datetime, datetime]]] = {}
+    names: dict[int, tuple[str, str]] = {}
+    for span in spans:
+        if span.kpi_id in skip:
+            continue
+        begin, end = max(span.opened_at, start), min(span.resolved_at or now, now)
+        if end > begin:
+            by_kpi.setdefault(span.kpi_id, []).append((begin, end))
+            names[span.kpi_id] = (span.key, span.name)
+    candidates = []
+    for kpi_id, intervals in by_kpi.items():
+        share = _covered(intervals) / CANDIDATE_WINDOW
+        if share > CANDIDATE_SHARE:
+            key, name = names[kpi_id]
+            candidates.append(ImprovementCandidate(key, name, share))
+    return sorted(candidates, key=lambda c: (-c.abnormal_share, c.key))
+
+
+def _covered(intervals: list[tuple[datetime, datetime]]) -> timedelta:
+    total, reach = timedelta(), None
+    for begin, end in sorted(intervals):
+        if reach is not None and begin < reach:
+            begin = reach
+        if end > begin:
+            total += end - begin
+            reach = end
+    return total

@@ -135,6 +135,44 @@ class KeyResultAdd:
 
 
 @dataclass(frozen=True)
+class KpiGoal:
+    """The "new key result that follows this KPI" modal, checked."""
+
+    kpi_key: str
+    objective_number: int
+    title: str
+    target: float
+    owner_id: str
+
+
+def check_kpi_goal(
+    kpi_key: str, objective: str | None, title: str | None, target: str | None, owner: str | None
+) -> tuple[KpiGoal | None, dict[str, str]]:
+    """The goal, or an error per field (the modal shows each next to its field)."""
+    errors: dict[str, str] = {}
+    if not objective or not objective.isdigit():
+        errors["objective"] = "Choose an objective."
+    clean_title = " ".join((title or "").split())
+    if not clean_title:
+        errors["title"] = "Give the key result a title."
+    elif len(clean_title) > 200:
+        errors["title"] = "At most 200 characters."
+    value: float | None = None
+    if not (target or "").strip():
+        errors["target"] = "Enter the value that means done."
+    else:
+        try:
+            value = parse_number((target or "").strip(), "the target")
+        except UserError as exc:
+            errors["target"] = exc.message
+    if not owner:
+        errors["owner"] = "Choose who owns it."
+    if errors or value is None or objective is None or owner is None:
+        return None, errors
+    return KpiGoal(kpi_key, int(objective), clean_title, value, owner), {}
+
+
+@dataclass(frozen=True)
 class KeyResultEdit:
     number: int
     title: str | None = None

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.blocks.goals import KpiGoalDraft
 from bot.core.actor import Actor
-from bot.core.errors import Forbidden, NotFound, UserError
+from bot.core.errors import FieldError, Forbidden, NotFound, UserError
 from bot.core.grammar import ChannelRef, UserRef
 from bot.core.numbers import describe_range, format_number, format_value
 from bot.core.outcome import ChannelMention, Code, Done, Emoji, Strong, UserMention
@@ -171,6 +172,60 @@ class OkrService:
             ".",
         )
 
+    # A KPI that keeps leaving its range, made a goal (the digest's button) ----------
+
+    async def kpi_goal_draft(self, actor: Actor, kpi_key: str) -> KpiGoalDraft:
+        """What the "new key result that follows this KPI" modal is prefilled with."""
+        async with self._db.team(actor.team_id) as store:
+            kpi = await followed_kpi(store, kpi_key)
+            assert kpi is not None
+            latest = await store.kpis.latest_value(kpi.id)
+            objectives = await store.okrs.active_objectives()
+        if not objectives:
+            raise UserError(
+                "there is no active objective to add it to: "
+                'create one first with `/okr objective add "Title"`'
+            )
+        here = [o for o in objectives if o.channel_id == actor.channel_id]
+        rest = [o for o in objectives if o.channel_id != actor.channel_id]
+        return KpiGoalDraft(
+            kpi_key=kpi.key,
+            kpi_name=kpi.name,
+            unit=kpi.unit,
+            latest=latest,
+            owner_id=kpi.owner_id or actor.user_id,
+            objectives=[(o.number, o.title) for o in here + rest],
+            channel_id=actor.channel_id,
+        )
+
+    async def add_kpi_goal(self, actor: Actor, goal: cmd.KpiGoal, now: datetime) -> Done:
+        """A key result that follows the KPI, from its latest value to the target."""
+        async with self._db.team(actor.team_id) as store:
+            kpi = await followed_kpi(store, goal.kpi_key)
+            assert kpi is not None
+            latest = await store.kpis.latest_value(kpi.id)
+        if latest is None:
+            raise FieldError("target", f"{kpi.key} has no measurement yet to start from")
+        if latest == goal.target:
+            raise FieldError(
+                "target", f"{format_number(latest)} is where it stands now: aim elsewhere"
+            )
+        target = cmd.Target(
+            "increase" if goal.target > latest else "decrease", start=latest, target=goal.target
+        )
+        command = cmd.KeyResultAdd(
+            goal.objective_number,
+            goal.title,
+            target,
+            unit=kpi.unit,
+            owner=UserRef(user_id=goal.owner_id),
+            follows=kpi.key,
+        )
+        try:
+            return await self.add_key_result(actor, command, now)
+        except UserError as exc:  # the objective is gone, or not the actor's to change
+            raise FieldError("objective", exc.message) from None
+
     async def edit_key_result(
         self, actor: Actor, command: cmd.KeyResultEdit, now: datetime
     ) -> Done:
@@ -249,11 +304,13 @@ async def new_objective(
     parent_id: int | None = None,
     status: str = "active",
     key: str | None = None,
+    number: int | None = None,
 ) -> Objective:
-    """A new objective with the workspace's next number."""
+    """A new objective with the workspace's next number (or `number`, which an import
+    keeps: the caller has checked it is free and raised the counter past it)."""
     objective = Objective(
         team_id=store.team_id,
-        number=await store.workspace.next_objective_number(),
+        number=number if number is not None else await store.workspace.next_objective_number(),
         key=key,
         title=title,
         owner_id=owner_id,
@@ -278,8 +335,10 @@ async def new_key_result(
     unit: str | None,
     kpi: Kpi | None,
     now: datetime,
+    number: int | None = None,
 ) -> KeyResult:
-    """A new key result: it starts at its start value, or at the followed KPI's latest."""
+    """A new key result: it starts at its start value, or at the followed KPI's latest.
+    `number` is one an import keeps (checked free, the counter raised past it)."""
     current = target.start if target.kind != "range" else None
     if kpi is not None:
         latest = await store.kpis.latest_value(kpi.id)
@@ -287,7 +346,7 @@ async def new_key_result(
             current = latest
     key_result = KeyResult(
         team_id=store.team_id,
-        number=await store.workspace.next_key_result_number(),
+        number=(number if number is not None else await store.workspace.next_key_result_number()),
         objective_id=objective.id,
         title=title,
         owner_id=owner_id,

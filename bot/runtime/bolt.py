@@ -33,6 +33,7 @@ BOT_SCOPES = (
     "im:history",  # message.im: free-text check-in replies; reconciling sent prompts
     "im:write",  # conversations.open for check-in DMs
     "users:read",  # users.info (time zone, admin) and users.list (@name mentions)
+    "users:read.email",  # users.lookupByEmail: owners given by email in `okrbot import`
 )
 
 
@@ -130,12 +131,15 @@ def _register_listeners(app: AsyncApp, services: Services) -> None:
     from handlers.actions import alerts as alert_actions
     from handlers.actions import checkin as checkin_actions
     from handlers.actions import home as home_actions
+    from handlers.actions import kpi_goals as kpi_goal_actions
     from handlers.actions import shortcuts
     from handlers.commands import kpi, okr
     from handlers.events import app_home, lifecycle, messages
     from handlers.views import checkin as checkin_views
     from handlers.views import home as home_views
+    from handlers.views import kpi_goals as kpi_goal_views
 
     modules = (okr, kpi, app_home, lifecycle, messages, checkin_actions, checkin_views)
-    for module in (*modules, alert_actions, home_actions, home_views, shortcuts):
+    goals = (kpi_goal_actions, kpi_goal_views)
+    for module in (*modules, alert_actions, home_actions, home_views, shortcuts, *goals):
         module.register(app, services)

@@ -1,7 +1,8 @@
 """Who and where: resolving mentions and admin rights, as the domain sees it.
 
 The domain asks a `Directory`; `SlackDirectory` answers from Slack's Web API
-(`users.info`, `users.list`, `conversations.info`, `conversations.list`) with
+(`users.info`, `users.list`, `users.lookupByEmail`, `conversations.info`,
+`conversations.list`) with
 a cache in the database, so a busy workspace does not hit Slack's rate tiers.
 """
 
@@ -151,6 +152,57 @@ class SlackDirectory:
                 if str(channel.get("name", "")).lower() == wanted:
                     return str(channel["id"])
         raise UserError(f"there is no channel called {ref.label()} that okrbot can see")
+
+    # Whole-workspace lookups for `okrbot import`: one paged pass each, however many
+    # names a file uses, instead of one `users.list` walk per name.
+
+    async def user_ids_by_name(self, team_id: str) -> dict[str, set[str]]:
+        """Every active person by name (lowercase) → ids. The handle (unique in Slack)
+        wins over display names, and those over real names, so `@ana` is the person
+        whose handle is ana even when someone else displays as Ana."""
+        client = await self._client_for(team_id)
+        tiers: tuple[dict[str, set[str]], ...] = ({}, {}, {})
+        async for page in await client.users_list(limit=200):
+            for member in page.get("members", []):
+                if member.get("deleted") or member.get("is_bot"):
+                    continue
+                profile = member.get("profile", {})
+                names = (
+                    (member.get("name"),),
+                    (profile.get("display_name"), profile.get("display_name_normalized")),
+                    (member.get("real_name"), profile.get("real_name")),
+                )
+                for tier, written in zip(tiers, names, strict=True):
+                    for name in written:
+                        if name:
+                            tier.setdefault(str(name).lower(), set()).add(str(member["id"]))
+        found: dict[str, set[str]] = {}
+        for tier in reversed(tiers):
+            found.update(tier)
+        return found
+
+    async def user_id_by_email(self, team_id: str, email: str) -> str | None:
+        """`users.lookupByEmail` (scope users:read.email); None when nobody has it."""
+        client = await self._client_for(team_id)
+        try:
+            response = await client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "users_not_found":
+                return None
+            raise
+        user = response["user"]
+        return None if user.get("deleted") else str(user["id"])
+
+    async def channel_ids_by_name(self, team_id: str) -> dict[str, str]:
+        """Channels okrbot can see (public, and private ones it is in), name → id."""
+        client = await self._client_for(team_id)
+        found: dict[str, str] = {}
+        async for page in await client.conversations_list(
+            limit=200, types="public_channel,private_channel", exclude_archived=True
+        ):
+            for channel in page.get("channels", []):
+                found[str(channel.get("name", "")).lower()] = str(channel["id"])
+        return found
 
 
 def _user_info(user: dict[str, Any]) -> UserInfo:

@@ -58,6 +58,13 @@ class TeamRepository:
         self.session.add(row)
         await self.session.flush()
 
+    async def add_all(self, rows: Sequence[Any]) -> None:
+        """Stage many new rows of this workspace with one flush (an import's history)."""
+        if any(getattr(row, "team_id", None) != self.team_id for row in rows):
+            raise ValueError("row belongs to another workspace")
+        self.session.add_all(rows)
+        await self.session.flush()
+
     async def delete(self, row: Any) -> None:
         if getattr(row, "team_id", None) != self.team_id:
             raise ValueError("row belongs to another workspace")

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
-from storage.models import CheckIn
+from storage.models import CheckIn, KeyResult
 from storage.repositories.base import TeamRepository
 
 
@@ -21,6 +22,8 @@ class CheckInRepository(TeamRepository):
         ids = list(set(key_result_ids))
         if not ids:
             return []
+        if per_key_result == 1:
+            return await self._newest(ids)
         rank = (
             func.row_number()
             .over(
@@ -39,6 +42,27 @@ class CheckInRepository(TeamRepository):
             .join(ranked, ranked.c.id == CheckIn.id)
             .where(ranked.c.rank <= per_key_result)
             .order_by(CheckIn.key_result_id, CheckIn.created_at.desc(), CheckIn.id.desc())
+        )
+        return list((await self.session.scalars(query)).all())
+
+    async def _newest(self, ids: list[int]) -> list[CheckIn]:
+        """The newest check-in of each key result: one index probe per key result, so
+        it costs the same however long the history is (a window over every check-in of
+        the listed key results grows with it)."""
+        inner = aliased(CheckIn)
+        newest_id = (
+            select(inner.id)
+            .where(inner.key_result_id == KeyResult.id)
+            .order_by(inner.created_at.desc(), inner.id.desc())
+            .limit(1)
+            .correlate(KeyResult)
+            .scalar_subquery()
+        )
+        newest = select(newest_id).where(KeyResult.team_id == self.team_id, KeyResult.id.in_(ids))
+        query = (
+            select(CheckIn)
+            .where(CheckIn.team_id == self.team_id, CheckIn.id.in_(newest))
+            .order_by(CheckIn.key_result_id)
         )
         return list((await self.session.scalars(query)).all())
 
@@ -135,6 +159,19 @@ class CheckInRepository(TeamRepository):
             .order_by(CheckIn.created_at, CheckIn.id)
         )
         return {c.key_result_id: c for c in rows.all()}
+
+    async def all_for(self, key_result_ids: Iterable[int]) -> list[CheckIn]:
+        """Every check-in of these key results, oldest first (export with history)."""
+        ids = list(set(key_result_ids))
+        if not ids:
+            return []
+        return list(
+            await self.session.scalars(
+                select(CheckIn)
+                .where(CheckIn.team_id == self.team_id, CheckIn.key_result_id.in_(ids))
+                .order_by(CheckIn.key_result_id, CheckIn.created_at, CheckIn.id)
+            )
+        )
 
     async def history_until(self, key_result_ids: Iterable[int], until: datetime) -> list[CheckIn]:
         """Every check-in of these key results before `until`, oldest first."""

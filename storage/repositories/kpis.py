@@ -33,6 +33,16 @@ class HealthRow(NamedTuple):
     alert_opened_at: datetime | None
 
 
+class AlertSpan(NamedTuple):
+    """One range alert's time out of range (an open one has no resolved_at)."""
+
+    kpi_id: int
+    key: str
+    name: str
+    opened_at: datetime
+    resolved_at: datetime | None
+
+
 class KpiRepository(TeamRepository):
     async def by_key(self, key: str) -> Kpi | None:
         found: Kpi | None = await self.session.scalar(
@@ -72,6 +82,27 @@ class KpiRepository(TeamRepository):
             .where(Kpi.team_id == self.team_id, Kpi.id.in_(ids))
         )
         return [HealthRow(*row) for row in rows]
+
+    async def abnormal_spans(
+        self, channel_id: str, followed_ids: Iterable[int], since: datetime
+    ) -> list[AlertSpan]:
+        """Range alerts since `since` of the KPIs that post to this channel or that its
+        key results follow: how long each KPI was out of its normal range lately."""
+        kpis = Kpi.channel_id == channel_id
+        ids = list(set(followed_ids))
+        if ids:
+            kpis = kpis | Kpi.id.in_(ids)
+        rows = await self.session.execute(
+            select(Kpi.id, Kpi.key, Kpi.name, Alert.opened_at, Alert.resolved_at)
+            .join(Alert, and_(Alert.kpi_id == Kpi.id, Alert.team_id == self.team_id))
+            .where(
+                Kpi.team_id == self.team_id,
+                kpis,
+                Alert.kind != "no_data",
+                (Alert.resolved_at.is_(None)) | (Alert.resolved_at > since),
+            )
+        )
+        return [AlertSpan(*row) for row in rows]
 
     async def keys_by_id(self, kpi_ids: Iterable[int]) -> dict[int, str]:
         ids = list(set(kpi_ids))
@@ -162,6 +193,21 @@ class KpiRepository(TeamRepository):
                 set_={"value": statement.excluded.value, "source": statement.excluded.source},
             )
             await connection.execute(statement, older[start : start + UPSERT_CHUNK])
+
+    async def history_of(self, kpi_ids: Iterable[int]) -> dict[int, list[tuple[datetime, float]]]:
+        """Every measurement of these KPIs, oldest first, in one query (export)."""
+        ids = list(set(kpi_ids))
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(Measurement.kpi_id, Measurement.at, Measurement.value)
+            .where(Measurement.team_id == self.team_id, Measurement.kpi_id.in_(ids))
+            .order_by(Measurement.kpi_id, Measurement.at)
+        )
+        found: dict[int, list[tuple[datetime, float]]] = {}
+        for kpi_id, at, value in rows:
+            found.setdefault(kpi_id, []).append((at, value))
+        return found
 
     async def recent(self, kpi_id: int, limit: int) -> list[tuple[datetime, float]]:
         """The newest `limit` measurements of a KPI, oldest first."""

@@ -124,6 +124,16 @@ class OkrRepository(TeamRepository):
         query = self._key_results().where(KeyResult.objective_id.in_(ids))
         return list((await self.session.scalars(query.order_by(KeyResult.number))).all())
 
+    async def taken_numbers(self) -> tuple[set[int], set[int]]:
+        """Every O-<n> and KR-<n> number in use, for an import that keeps numbers."""
+        objectives = await self.session.scalars(
+            select(Objective.number).where(Objective.team_id == self.team_id)
+        )
+        key_results = await self.session.scalars(
+            select(KeyResult.number).where(KeyResult.team_id == self.team_id)
+        )
+        return set(objectives.all()), set(key_results.all())
+
     async def key_results_owned_by(self, user_id: str) -> list[KeyResult]:
         return await self.key_results_owned_by_any({user_id})
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.models import KeyResult, ProcessedEvent, SlackUser, Workspace
@@ -108,6 +108,26 @@ class WorkspaceRepository(TeamRepository):
 
     async def next_key_result_number(self) -> int:
         return await self._next_number(Workspace.last_key_result_number)
+
+    async def raise_counters(self, objective_number: int, key_result_number: int) -> None:
+        """Make the next O-/KR- numbers come after these (numbers an import keeps),
+        never lowering a counter; the same row lock as `_next_number`."""
+        objective = Workspace.last_objective_number
+        key_result = Workspace.last_key_result_number
+        await self.session.execute(
+            update(Workspace)
+            .where(Workspace.team_id == self.team_id)
+            .values(
+                {
+                    objective: case(
+                        (objective < objective_number, objective_number), else_=objective
+                    ),
+                    key_result: case(
+                        (key_result < key_result_number, key_result_number), else_=key_result
+                    ),
+                }
+            )
+        )
 
     # Slack user cache ------------------------------------------------------
 

@@ -122,17 +122,20 @@ async def test_outbox_rows_once_per_purpose_claimed_per_workspace(db: Database) 
             await store.workspace.ensure(NOW)
             assert await store.outbox.plan([row, row], NOW) == 1
             assert await store.outbox.plan([row], NOW) == 0
-    lease = timedelta(minutes=10)
+    lease = timedelta(seconds=10)
     async with db.team("T1") as store:
         assert await store.outbox.planned_keys("digest", NOW - WEEK) == {"digest:C1:x"}
-        ids = await store.outbox.due_ids(["digest"], NOW, lease)
-        [claimed] = await store.outbox.claim(ids, NOW, lease)
-        assert claimed.team_id == "T1" and claimed.state == "sending" and claimed.attempts == 1
-        assert await store.outbox.claim(ids, NOW, lease) == []  # held by a live claim
+        claimed = await store.outbox.claim_due(["digest"], NOW, lease, "sender-a", 10)
+        [row] = claimed.rows
+        assert (row.team_id, row.state, row.claimed_by) == ("T1", "sending", "sender-a")
+        assert row.attempts == 0 and claimed.taken_over == 0  # claimed, not yet tried
+        held = await store.outbox.claim_due(["digest"], NOW, lease, "sender-b", 10)
+        assert held.rows == []  # held by a live claim
+        assert await store.outbox.mark_attempt(row.id, "sender-b") is False
+        assert await store.outbox.mark_attempt(row.id, "sender-a") is True
     async with db.team("T2") as store:
-        assert await store.outbox.claim(ids, NOW, lease) == []  # not T2's row
-        [theirs] = await store.outbox.claim_planned(["digest:C1:x"], NOW, lease)
-        assert theirs.id not in ids
+        [theirs] = await store.outbox.claim_planned(["digest:C1:x"], NOW, lease, "sender-b")
+        assert theirs.team_id == "T2" and theirs.id != row.id  # only T2's own row
 
 
 async def test_users_tokens_events_and_the_cross_team_queries(db: Database) -> None:

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.runtime.jobs import tick
+from bot.transfer.yaml_io import load_document
 from storage.models import CheckIn, Prompt
 from tests.support.harness import Bot, FakeClock, running_bot
 from tests.support.slack_emulator import SlackEmulator
@@ -351,6 +352,20 @@ async def test_modal_no_change_and_the_carry_over_rule(bot: Bot) -> None:
         (160.0, "at_risk", False, None),
     ]
     assert {c.period_start for c in rows} == {at(30, 8)}
+    # Export with history keeps each check-in's period and "no change"; so does import.
+    exported = await bot.services.transfer.export("T1", with_history=True)
+    assert "no_change: true" in exported and "period: '2026-11-30T08:00:00Z'" in exported
+    document = load_document(exported, "okrs.yml")
+    await bot.services.transfer.import_document("T2", document, bot.clock())
+    async with bot.services.db.session() as session:
+        copied = list(
+            await session.scalars(
+                select(CheckIn).where(CheckIn.team_id == "T2").order_by(CheckIn.created_at)
+            )
+        )
+    assert [(c.value, c.period_start, c.no_change) for c in copied] == [
+        (c.value, c.period_start, c.no_change) for c in rows
+    ]
 
 
 async def test_reminder_names_only_what_is_missing(bot: Bot) -> None:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from bot.cli.main import main
-from tests.e2e.transfer.test_yaml_io import RICH, SPEC_EXAMPLE
+from tests.e2e.transfer.test_yaml_io import RICH, SPEC_EXAMPLE, with_ids
 from tests.support.harness import create_postgres_database, drop_postgres_database, postgres_url
 
 # The console script installed next to this interpreter (the venv's bin/).
@@ -172,7 +172,7 @@ def test_import_export_round_trip_and_errors(tmp_path: Path, sqlite_url: str) ->
 
     exported = run("export")  # the only workspace
     assert_ok(exported)
-    assert yaml.safe_load(exported.stdout) == yaml.safe_load(SPEC_EXAMPLE)
+    assert yaml.safe_load(exported.stdout) == with_ids(SPEC_EXAMPLE)
     assert "okrbot" not in exported.stdout and "database" not in exported.stdout
 
     again = run("import", str(spec))
@@ -224,7 +224,7 @@ def test_import_export_on_postgresql(tmp_path: Path, postgres_problem: str | Non
         assert_ok(imported)
         exported = okrbot("export", database_url=url, cwd=tmp_path)
         assert_ok(exported)
-        assert yaml.safe_load(exported.stdout) == yaml.safe_load(RICH)
+        assert yaml.safe_load(exported.stdout) == with_ids(RICH)
         again = okrbot("import", str(source), database_url=url, cwd=tmp_path)
         assert_ok(again)
         assert "nothing to change" in again.stderr

@@ -28,6 +28,7 @@ SCOPE_OF_METHOD = {
     "chat_getPermalink": None,
     "users_info": "users:read",
     "users_list": "users:read",
+    "users_lookupByEmail": "users:read.email",
     "files_upload_v2": "files:write",
     "views_open": None,
     "views_update": None,
