@@ -6,9 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.blocks.common import Block, Message, context, escape, header, section, value_with_unit
+from bot.blocks.common import (
+    Block,
+    Message,
+    context,
+    escape,
+    header,
+    section,
+    slack_datetime,
+    value_with_unit,
+)
 from bot.core.numbers import describe_range
-from bot.core.times import format_duration
+from bot.core.times import describe_every
 
 ACTION_ACK = "alert_ack"
 ACTION_SNOOZE = "alert_snooze"
@@ -39,7 +48,9 @@ class AlertView:
 
 
 def _when(at: datetime | None) -> str:
-    return "–" if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
+    """A moment in each reader's own Slack zone (an alert is read across zones); the
+    UTC fallback is for clients that cannot format dates."""
+    return "–" if at is None else slack_datetime(at)
 
 
 def how_far_out(value: float, low: float | None, high: float | None) -> tuple[str, float] | None:
@@ -66,9 +77,9 @@ def render_alert(view: AlertView) -> Message:
             if view.resolved_at
             else f":mailbox_with_no_mail: No data for {view.kpi_name}"
         )
-        every = format_duration(view.expected_interval_seconds or 60)
+        every = describe_every(view.expected_interval_seconds or 60)
         body = (
-            f"*{name}* (`{escape(view.kpi_key)}`) expects a measurement every {every}; "
+            f"*{name}* (`{escape(view.kpi_key)}`) expects a measurement {every}; "
             f"the last arrived {_when(view.value_at)}."
         )
         blocks: list[Block] = [header(title), section(body)]

@@ -11,12 +11,14 @@ from bot.blocks.common import (
     MAX_BLOCKS,
     Block,
     Message,
+    clip,
     context,
     escape,
     header,
     number,
     pack_lines,
     percent,
+    plural,
     progress_bar,
     section,
     value_with_unit,
@@ -111,11 +113,38 @@ def _where_it_stands(kr: KeyResultLine) -> str:
         return "done" if kr.progress >= 1 else "not done yet"
     if kr.kind == "range":
         window = f"{number(kr.low)}–{value_with_unit(kr.high, kr.unit)}"
-        last = value_with_unit(kr.current, kr.unit) if kr.current is not None else "no value yet"
-        return f"last {last} · keep within {window}"
+        last = f"last {value_with_unit(kr.current, kr.unit)}" if kr.current is not None else None
+        return f"{last or 'no value yet'} · keep within {window}"
+    last = f"last {number(kr.current)}" if kr.current is not None else "no value yet"
+    return f"{last} → target {value_with_unit(kr.target, kr.unit)} · {percent(kr.progress)}"
+
+
+# Push notifications show the first line only: name this many key results, then count.
+PUSH_KEY_RESULTS = 3
+
+
+def _push_text(title: str, key_results: list[KeyResultLine]) -> str:
+    """`Your weekly check-in: where do KR-2 Signups and KR-5 Churn stand?` — with titles,
+    since a bare id means nothing on a lock screen."""
+    named = [f"KR-{kr.number} {escape(clip(kr.title, 40))}" for kr in key_results]
+    shown = named[:PUSH_KEY_RESULTS]
+    if len(named) > PUSH_KEY_RESULTS:
+        shown.append(f"{len(named) - PUSH_KEY_RESULTS} more")
+    listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
     return (
-        f"last {number(kr.current)} → target {value_with_unit(kr.target, kr.unit)} "
-        f"· {percent(kr.progress)}"
+        f"{title}: where do {listed} stand?"
+        if len(named) > 1
+        else f"{title}: where does {listed} stand?"
+    )
+
+
+def _reply_hint(key_results: list[KeyResultLine]) -> str:
+    """The DM example, with one of the recipient's own key results (not someone else's)."""
+    kr = key_results[0]
+    value = ("done" if kr.progress < 1 else "not done") if kr.kind == "boolean" else _example(kr)
+    return (
+        f"Or just reply here, e.g. `KR-{kr.number} {value}` or "
+        f"`KR-{kr.number} {value} at risk: what changed`"
     )
 
 
@@ -196,18 +225,16 @@ def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
                 ],
             }
         )
-        blocks.append(
-            context("Or just reply here, e.g. `KR-4 42` or `KR-4 42 at risk: hiring slipped`")
-        )
+        blocks.append(context(_reply_hint(pending)))
     else:
         blocks.append(context(":tada: All recorded for this week — thank you!"))
-    if reminder:
-        names = ", ".join(f"KR-{kr.number}" for kr in pending)
-        text = f"{title}: still to check in {names}" if pending else f"{title}: all recorded"
-    else:
-        names = ", ".join(f"KR-{kr.number}" for kr in view.key_results)
-        text = f"{title}: where do {names} stand?"
-    return Message(text, blocks)
+    if not view.key_results:
+        return Message(f"{title} · week of {week}", blocks)
+    if not reminder:
+        return Message(_push_text(title, view.key_results), blocks)
+    if not pending:
+        return Message(f"{title}: all recorded", blocks)
+    return Message(_push_text(title, pending), blocks)  # names only what is still missing
 
 
 def render_saved(recorded: list[Recorded]) -> dict[str, Any]:
@@ -287,7 +314,12 @@ def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) ->
         )
     hidden = len(key_results) - len(shown)
     if hidden:
-        blocks.append(context(f"{hidden} more key results: use `/okr checkin KR-<n>` for them"))
+        blocks.append(
+            context(
+                f"{plural(hidden, 'more key result', 'more key results')}: "
+                "use `/okr checkin KR-&lt;n&gt;` for them"
+            )
+        )
     return {
         "type": "modal",
         "callback_id": CHECKIN_CALLBACK,
@@ -399,7 +431,8 @@ def render_digest(view: DigestView) -> Message:
         else 0.0
     )
     text = (
-        f"Weekly OKR digest: {len(view.objectives)} objectives, average {percent(average)}, "
+        f"Weekly OKR digest: {plural(len(view.objectives), 'objective')}, "
+        f"average {percent(average)}, "
         f"{len(view.missing_owners)} not checked in"
     )
     return Message(text, blocks)

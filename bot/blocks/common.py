@@ -38,6 +38,9 @@ __all__ = [
     "value_with_unit",
     "number",
     "person",
+    "plural",
+    "slack_date",
+    "slack_datetime",
 ]
 
 MAX_BLOCKS = 50
@@ -113,10 +116,26 @@ def value_with_unit(value: float | None, unit: str | None) -> str:
 
 
 def person(user_id: str, names: dict[str, str] | None) -> str:
-    """A known display name (no notification when a message is posted in a channel),
-    else a mention, which Slack renders as the name."""
+    """A person in plain text: their display name, else their id — never a mention,
+    which would notify them each time a status or a digest is posted in a channel
+    (callers look names up first; DMs and alerts mention on purpose, with `<@…>`)."""
     name = (names or {}).get(user_id)
-    return escape(name) if name else f"<@{user_id}>"
+    return escape(name) if name else escape(user_id)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 objective`, `2 objectives`, `1,200 key results`: the one way counts are written."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+def slack_datetime(at: datetime) -> str:
+    """A day and time as Slack shows them in each reader's own zone; UTC where it cannot."""
+    return f"<!date^{int(at.timestamp())}^{{date_short}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
+
+
+def slack_date(at: datetime) -> str:
+    """A day as Slack shows it in each reader's own zone (`Nov 24`), UTC where it cannot."""
+    return f"<!date^{int(at.timestamp())}^{{date_short}}|{at:%b} {at.day}>"
 
 
 def pack_lines(lines: list[str], limit: int = SECTION_LIMIT) -> list[str]:

@@ -38,6 +38,7 @@ ACTION_HOME_UPDATE_ALL = "home_update_all"
 ACTION_HOME_SKIP = "home_skip"
 ACTION_HOME_MORE = "home_more"  # value: section name
 ACTION_HOME_SETTINGS = "home_settings"
+ACTION_HOME_GET_STARTED = "home_get_started"
 SETTINGS_CALLBACK = "home_settings_submit"
 
 STATUS_EMOJI = {
@@ -121,12 +122,12 @@ def sparkline(values: tuple[float, ...]) -> str:
 def _kr_text(kr: HomeKeyResult) -> str:
     emoji = STATUS_EMOJI.get(kr.status or "", ":white_circle:")
     value = "no value yet" if kr.value is None else value_with_unit(kr.value, kr.unit)
-    if kr.kind == "boolean" and kr.value is not None:
-        value = "done" if kr.value >= 1 else "not done yet"
+    if kr.kind == "boolean":  # a yes/no key result reads done or not, never 0 or 1
+        value = "done" if kr.value is not None and kr.value >= 1 else "not done yet"
     parts = [f"{value} {escape(kr.target_text)}".strip(), percent(kr.progress)]
     if kr.confidence is not None:
         parts.append(f"confidence {kr.confidence}/10")
-    trend = sparkline(kr.trend)
+    trend = sparkline(kr.trend) if kr.kind != "boolean" else ""
     if trend:
         parts.append(f"`{trend}`")
     line = f"{emoji} *KR-{kr.number}* {escape(clip(kr.title, 120))}\n" + " · ".join(parts)
@@ -193,8 +194,38 @@ def _due_blocks(view: HomeView, limit: int) -> list[Block]:
 def _mine_blocks(view: HomeView, limit: int) -> list[Block]:
     blocks: list[Block] = [header("My key results")]
     if not view.mine:
-        return [*blocks, context('You own no key result yet: `/okr kr add O-1 "Title" …`')]
+        empty = section(
+            "You have no key results yet. When someone makes you the owner of one, it shows "
+            "here and okrbot asks you about it once a week."
+        )
+        empty["accessory"] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "How to start"},
+            "action_id": ACTION_HOME_GET_STARTED,
+            "value": "start",
+        }
+        return [*blocks, empty]
     return [*blocks, *_key_result_rows(view.mine, limit, "mine")]
+
+
+def get_started_modal() -> dict[str, Any]:
+    """What a newcomer types to set up their first objective and key result."""
+    steps = (
+        '*1.* In a channel, create an objective: `/okr objective add "Grow weekly active '
+        'teams"` (it reports to that channel).\n'
+        '*2.* Give it a key result you own: `/okr kr add O-1 "Weekly active teams" from 120 '
+        "to 200 unit teams` (add `owner @name` to give it to someone else).\n"
+        "*3.* Each week okrbot sends you a DM asking where it stands; reply there or use "
+        "the Update button on this tab.\n"
+        "*4.* `/okr status` shows a channel's objectives, `/okr status @me` yours, and "
+        "`/okr help` every command."
+    )
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Getting started"},
+        "close": {"type": "plain_text", "text": "Got it"},
+        "blocks": [section(steps)],
+    }
 
 
 def _key_result_rows(
@@ -224,8 +255,13 @@ def _owned_blocks(view: HomeView, limit: int) -> list[Block]:
         for kr in objective.key_results[:8]:
             emoji = STATUS_EMOJI.get(kr.status or "", ":white_circle:")
             flag = " · :warning: behind pace" if kr.behind_pace else ""
+            if kr.kind == "boolean":
+                done = kr.value is not None and kr.value >= 1
+                shown = "done" if done else "not done yet"
+            else:
+                shown = percent(kr.progress)
             lines.append(
-                f"{emoji} KR-{kr.number} {escape(clip(kr.title, 80))} · {percent(kr.progress)}"
+                f"{emoji} KR-{kr.number} {escape(clip(kr.title, 80))} · {shown}"
                 f" · {person(kr.owner_id, view.names)}{flag}"
             )
         hidden = len(objective.key_results) - 8

@@ -15,12 +15,13 @@ from bot.blocks.common import (
     header,
     pack_lines,
     section,
+    slack_datetime,
     slack_time,
     value_with_unit,
 )
 from bot.core.kpi_health import KpiHealth
 from bot.core.numbers import describe_range
-from bot.core.times import format_duration
+from bot.core.times import describe_every
 
 STATE_EMOJI = {
     "ok": ":large_green_circle:",
@@ -66,14 +67,26 @@ def _range(summary: dict[str, Any]) -> str:
     return escape(describe_range(low, high, summary.get("unit"))) + kind
 
 
+# A KPI that has never had a value is neither fine nor alerting: a neutral marker.
+WAITING_EMOJI = ":white_circle:"
+
+
 def _line(summary: dict[str, Any]) -> str:
     state = summary["alert"]["state"]
     latest = summary["latest"]
     value = _value(latest["value"], summary.get("unit")) if latest else "no data yet"
+    emoji = STATE_EMOJI[state]
+    if state == "ok" and (latest is None or latest.get("value") is None):
+        emoji = WAITING_EMOJI
     return (
-        f"{STATE_EMOJI[state]} *{summary['key']}* {escape(summary['name'])} · {value} · "
+        f"{emoji} *{summary['key']}* {escape(summary['name'])} · {value} · "
         f"normal {_range(summary)}" + ("" if state == "ok" else f" · _{state.replace('_', ' ')}_")
     )
+
+
+def _instant(text: str) -> datetime:
+    """An instant from the summaries' ISO form (`2026-11-25T10:00:00Z`)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def render_kpi_list(summaries: list[dict[str, Any]]) -> Message:
@@ -109,7 +122,9 @@ def render_kpi_show(
             }
         )
     elif values:
-        first, last = recent[0]["at"][:16], recent[-1]["at"][:16]
+        # In each reader's own zone: `/kpi show` may be read anywhere.
+        first = slack_datetime(_instant(recent[0]["at"]))
+        last = slack_datetime(_instant(recent[-1]["at"]))
         blocks.append(
             section(
                 f"`{sparkline(values)}`\n{len(values)} latest values, {first} → {last} · "
@@ -125,7 +140,7 @@ def render_kpi_show(
             f"{normal['min_history']} measurements"
         )
     if summary.get("expected_interval_seconds"):
-        notes.append(f"expects data every {format_duration(summary['expected_interval_seconds'])}")
+        notes.append(f"expects data {describe_every(summary['expected_interval_seconds'])}")
     if alerts_30_days is not None and not normal["learning"]:
         would = "alert" if alerts_30_days == 1 else "alerts"
         notes.append(

@@ -25,13 +25,16 @@ from bot.blocks.common import (
     percent,
     person,
     plain,
+    plural,
     progress_bar,
     section,
+    slack_date,
+    slack_time,
     value_with_unit,
 )
 from bot.blocks.kpis import kpi_health_line
 from bot.core.kpi_health import KpiHealth
-from bot.core.progress import STATUSES, objective_progress
+from bot.core.progress import STATUSES, cycle_bounds, has_pace, objective_progress
 
 FULL_MODE_MAX_OBJECTIVES = 12
 STATUS_EMOJI = {
@@ -75,6 +78,9 @@ class KeyResultView:
     stale: bool
     last_check_in_at: datetime | None
     recent: list[CheckInView] = field(default_factory=list)
+    created_at: datetime | None = None
+    # Where its pace line starts: the later of the cycle's start and `created_at`.
+    pace_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,19 @@ class StatusReport:
 
     @property
     def average_progress(self) -> float:
+        """Mean of the objectives; for one person, of the key results listed (theirs)."""
+        if self.scope.kind == "user":
+            return objective_progress(
+                [kr.progress for o in self.objectives for kr in o.key_results]
+            )
         return objective_progress([o.progress for o in self.objectives])
+
+
+def boolean_value(value: float | None) -> str:
+    """A yes/no key result's value as people say it, never `0` or `1`."""
+    if value is None:
+        return "not done yet"
+    return "done" if value >= 1 else "not done"
 
 
 def key_result_value(kr: KeyResultView) -> str:
@@ -184,8 +202,8 @@ def _summary_line(report: StatusReport) -> str:
     behind = sum(o.behind for o in objectives)
     stale = sum(1 for kr in key_results if kr.stale)
     parts = [
-        f"{len(objectives)} objective{'s' if len(objectives) != 1 else ''}",
-        f"{len(key_results)} key result{'s' if len(key_results) != 1 else ''}",
+        plural(len(objectives), "objective"),
+        plural(len(key_results), "key result"),
         f"average progress {percent(report.average_progress)}",
     ]
     if at_risk:
@@ -196,7 +214,7 @@ def _summary_line(report: StatusReport) -> str:
         parts.append(f"{stale} without a check-in last period")
     alerting = {k.key for o in objectives for k in o.kpis if k.state in {"alert", "no_data"}}
     if alerting:
-        parts.append(f"{len(alerting)} KPI{'s' if len(alerting) != 1 else ''} in alert")
+        parts.append(f"{plural(len(alerting), 'KPI')} in alert")
     return " · ".join(parts)
 
 
@@ -222,9 +240,7 @@ def _empty_text(report: StatusReport) -> str:
     if scope.kind == "channel" and scope.channel_id:
         return f"No objectives report to <#{scope.channel_id}> yet."
     if scope.kind == "user" and scope.user_id:
-        return (
-            f"{person(scope.user_id, report.names)} owns no active objectives or key results yet."
-        )
+        return f"{person(scope.user_id, report.names)} owns no key results in active objectives."
     return 'No objectives yet. Create one with `/okr objective add "Title"`.'
 
 
@@ -268,19 +284,22 @@ def _key_result_sections(
     shown = groups[: budget - 1]
     hidden = len(lines) - sum(len(group) for group in shown)
     return [section("\n".join(group)) for group in shown] + [
-        context(f"… and {hidden} more key results — see `/okr status O-{objective.number}`")
+        context(
+            f"… and {plural(hidden, 'more key result', 'more key results')} — "
+            f"see `/okr status O-{objective.number}`"
+        )
     ]
 
 
 def _compact_line(objective: ObjectiveView, names: dict[str, str] | None = None) -> str:
-    extras = [f"{len(objective.key_results)} KRs"]
+    extras = [plural(len(objective.key_results), "KR")]
     if objective.at_risk:
         extras.append(f":large_yellow_circle: {objective.at_risk} at risk")
     if objective.behind:
         extras.append(f":warning: {objective.behind} behind pace")
     alerting = sum(1 for kpi in objective.kpis if kpi.state in {"alert", "no_data"})
     if alerting:
-        extras.append(f":rotating_light: {alerting} KPI{'s' if alerting != 1 else ''} in alert")
+        extras.append(f":rotating_light: {plural(alerting, 'KPI')} in alert")
     return (
         f"`{progress_bar(objective.progress)}` {percent(objective.progress)} "
         f"*O-{objective.number}* {escape(clip(objective.title, 80))} · "
@@ -298,7 +317,8 @@ def _compact_blocks(report: StatusReport, head: list[Block]) -> list[Block]:
     tail = DETAIL_HINT
     if hidden:
         tail = (
-            f"{hidden} more objectives not shown — narrow it with `/okr status #channel`, "
+            f"{plural(hidden, 'more objective', 'more objectives')} not shown — "
+            "narrow it with `/okr status #channel`, "
             f"`/okr status @user` or `/okr status O-&lt;n&gt;`"
         )
     blocks.append(context(tail))
@@ -319,29 +339,51 @@ def _render_detail(objective: ObjectiveView, report: StatusReport) -> Message:
     fits = room // per_key_result
     for kr in objective.key_results[:fits]:
         blocks.append({"type": "divider"})
-        blocks.append(section(key_result_line(kr, report.names) + "\n" + _history(kr)))
+        lines = [key_result_line(kr, report.names), _dates(kr, objective.cycle)]
+        lines.append(_history(kr, report.names, report.at))
+        blocks.append(section("\n".join(line for line in lines if line)))
     hidden = len(objective.key_results) - fits
     if hidden > 0:
-        blocks.append(context(f"… and {hidden} more key results not shown"))
+        blocks.append(
+            context(f"… and {plural(hidden, 'more key result', 'more key results')} not shown")
+        )
     text = (
         f"O-{objective.number} {escape(objective.title)}: {percent(objective.progress)} "
-        f"across {len(objective.key_results)} key results"
+        f"across {plural(len(objective.key_results), 'key result')}"
     )
     return Message(text, blocks)
 
 
-def _history(kr: KeyResultView) -> str:
+def _dates(kr: KeyResultView, cycle: str) -> str:
+    """Both dates pace depends on: the cycle's start and the key result's creation;
+    its straight line starts at the later one."""
+    if kr.created_at is None or kr.pace_from is None or not has_pace(kr.kind):
+        return ""
+    began, _ = cycle_bounds(cycle)
+    return (
+        f"_{escape(cycle)} began {slack_date(began)} · added {slack_date(kr.created_at)} · "
+        f"pace counted from {slack_date(kr.pace_from)}_"
+    )
+
+
+def _history(
+    kr: KeyResultView, names: dict[str, str] | None = None, now: datetime | None = None
+) -> str:
+    """The last check-ins, people by name (never a ping: status is posted in channels),
+    dates in each reader's own zone."""
     if not kr.recent:
         return "_No check-ins yet._"
     lines = []
     for check_in in kr.recent:
         status = STATUS_LABEL.get(check_in.status or "", "no status")
         note = f" — “{escape(clip(check_in.note, 200))}”" if check_in.note else ""
-        author = f" · <@{check_in.author_id}>" if check_in.author_id else ""
-        lines.append(
-            f"> {check_in.at:%Y-%m-%d} · {value_with_unit(check_in.value, kr.unit)} · "
-            f"{status}{author}{note}"
-        )
+        author = f" · {person(check_in.author_id, names)}" if check_in.author_id else ""
+        if kr.kind == "boolean":
+            value = boolean_value(check_in.value)
+        else:
+            value = value_with_unit(check_in.value, kr.unit)
+        when = slack_time(check_in.at, now) if now is not None else slack_date(check_in.at)
+        lines.append(f"> {when} · {value} · {status}{author}{note}")
     return "\n".join(lines)
 
 

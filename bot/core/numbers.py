@@ -12,7 +12,11 @@ _THOUSANDS = re.compile(r"^[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?(?:[eE][+-]
 
 
 def format_number(value: float | None) -> str:
-    """`1,234,567`, `1,234.5`, `3.142`, `0.0005`; scientific only beyond 1e15 or below 1e-4."""
+    """`1,234,567`, `1,234.5`, `3.14`, `0.0005`; scientific only beyond 1e15 or below 1e-4.
+
+    From 1 up, at most two decimals: `2.138` would read as two thousand in much of
+    Europe, where `.` groups thousands.
+    """
     if value is None:
         return "–"
     if not math.isfinite(value):
@@ -22,16 +26,22 @@ def format_number(value: float | None) -> str:
         return f"{value:,.0f}"
     if magnitude >= 1e15 or magnitude < 1e-4:
         return f"{value:.3g}"
-    if magnitude >= 1000:
+    if magnitude >= 1:
         return f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{value:.4g}"
+    return f"{value:.3g}"
+
+
+# A unit that is a plain English plural (`teams`, `partners`) is singular for exactly one.
+_PLURAL_UNIT = re.compile(r"^[A-Za-z]{2,}[^sS][sS]$")
 
 
 def format_value(value: float | None, unit: str | None) -> str:
-    """A number with its unit: `42 teams`, `3.4%`, `–` when there is no value."""
+    """A number with its unit: `42 teams`, `1 team`, `3.4%`, `–` when there is no value."""
     shown = format_number(value)
     if unit is None or value is None:
         return shown
+    if shown in {"1", "-1"} and _PLURAL_UNIT.match(unit):
+        unit = unit[:-1]
     return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
 
 

@@ -74,9 +74,21 @@ def cycle_bounds(cycle: str) -> tuple[datetime, datetime]:
     )
 
 
-def expected_progress(cycle: str, now: datetime) -> float:
-    """Where a straight line from start to target over the cycle stands at `now`."""
-    start, end = cycle_bounds(cycle)
+def pace_start(cycle: str, created_at: datetime | None = None) -> datetime:
+    """When a key result's straight line starts: the later of the cycle's start and
+    the key result's creation, so one added late in the quarter is not behind at once."""
+    start, _ = cycle_bounds(cycle)
+    if created_at is None:
+        return start
+    created = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+    return max(start, created)
+
+
+def expected_progress(cycle: str, now: datetime, created_at: datetime | None = None) -> float:
+    """Where a straight line from start to target stands at `now`: from `pace_start`
+    (the cycle's start, or the key result's creation when later) to the cycle's end."""
+    _, end = cycle_bounds(cycle)
+    start = pace_start(cycle, created_at)
     if now <= start:
         return 0.0
     if now >= end:

@@ -79,3 +79,15 @@ def format_duration(seconds: int) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds // 60}m"
+
+
+def describe_every(seconds: int) -> str:
+    """How often, in words people use: `every hour`, `every 15 minutes`, `every 2 days`
+    (never `1:00:00` or `1h`)."""
+    for word, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"every {word}" if count == 1 else f"every {count} {word}s"
+    if seconds >= 60:
+        return f"every {seconds // 60} minutes"
+    return f"every {seconds} seconds"

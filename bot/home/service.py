@@ -8,7 +8,7 @@ knows them, the database does not).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,7 +23,7 @@ from bot.core.progress import (
     progress,
 )
 from bot.core.schedule import Schedules, previous_slot
-from bot.slack.directory import Directory
+from bot.slack.directory import Directory, fill_names
 from storage.db import Database
 from storage.models import Alert, CheckIn, KeyResult, Kpi, Objective
 from storage.repositories import TeamStore
@@ -105,7 +105,10 @@ class HomeService:
         me = await self._directory.user(team_id, user_id, now)
         zone = self._zone(me.tz)
         async with self._db.team(team_id) as store:
-            return await self._load(store, user_id, me.is_admin, zone, now, set(channels))
+            view = await self._load(store, user_id, me.is_admin, zone, now, set(channels))
+        owners = {kr.owner_id for o in view.owned for kr in o.key_results}
+        names = await fill_names(self._directory, team_id, owners, view.names, now)
+        return replace(view, names=names)
 
     def _zone(self, tz: str | None) -> ZoneInfo:
         try:
@@ -216,7 +219,7 @@ def _key_result_view(
         kr.kind, kr.start_value, kr.target_value, kr.range_low, kr.range_high, kr.current_value
     )
     actual = progress(measure)
-    expected = expected_progress(objective.cycle, now)
+    expected = expected_progress(objective.cycle, now, kr.created_at)
     latest = checkins[0] if checkins else None
     values = tuple(c.value for c in reversed(checkins) if c.value is not None)
     return HomeKeyResult(

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.blocks.status import CheckInView, KeyResultView, ObjectiveView, Scope, StatusReport
 from bot.core.errors import NotFound
+from bot.core.grammar import UserRef
 from bot.core.kpi_health import KpiHealth, followed, health_by_kpi
 from bot.core.progress import (
     Measure,
@@ -19,11 +20,12 @@ from bot.core.progress import (
     expected_progress,
     has_pace,
     objective_progress,
+    pace_start,
     progress,
 )
 from bot.core.schedule import HALF_WEEK, Schedules, last_closed_week
 from bot.okrs.commands import Status
-from bot.slack.directory import Directory
+from bot.slack.directory import Directory, fill_names
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Objective
 
@@ -39,13 +41,21 @@ class StatusService:
         self._timezone = timezone
 
     async def report(
-        self, team_id: str, channel_id: str | None, scope: Status, now: datetime
+        self,
+        team_id: str,
+        channel_id: str | None,
+        scope: Status,
+        now: datetime,
+        viewer_id: str | None = None,
     ) -> StatusReport:
+        """`viewer_id` is who asked: `@me` means them."""
         resolved_channel = None
         resolved_user = None
         if scope.channel is not None:
             resolved_channel = await self._directory.resolve_channel(team_id, scope.channel)
-        if scope.user is not None:
+        if scope.user is not None and _is_me(scope.user) and viewer_id is not None:
+            resolved_user = viewer_id
+        elif scope.user is not None:
             resolved_user = await self._directory.resolve_user(team_id, scope.user)
         async with self._db.team(team_id) as store:
             workspace = await store.workspace.get()
@@ -97,6 +107,7 @@ class StatusService:
                 for channel in {o.channel_id for o in objectives}
             }
             people = {o.owner_id for o in objectives} | {kr.owner_id for kr in key_results}
+            people |= {c.author_id for c in recent if c.author_id}
             if resolved_user:
                 people.add(resolved_user)
             names = await store.workspace.display_names(people)
@@ -107,14 +118,28 @@ class StatusService:
                 min(cutoffs, default=now),  # owner periods of those weeks
                 max(cutoffs, default=now) + timedelta(weeks=1),
             )
+        # Posted in a channel: people are named, never mentioned (a mention pings).
+        names = await fill_names(self._directory, team_id, people, names, now)
         return StatusReport(
             scope=covered,
             objectives=assemble(
-                objectives, key_results, recent, parents, now, stale_before, skipped, health
+                objectives,
+                key_results,
+                recent,
+                parents,
+                now,
+                stale_before,
+                skipped,
+                health,
+                only_owner=resolved_user if scope.scope == "user" else None,
             ),
             names=names,
             at=now,
         )
+
+
+def _is_me(ref: UserRef) -> bool:
+    return ref.user_id is None and (ref.name or "").lower() == "me"
 
 
 def assemble(
@@ -126,12 +151,18 @@ def assemble(
     stale_before: datetime | dict[str | None, datetime],
     skipped: set[str] | frozenset[str] = frozenset(),
     kpi_health: dict[int, KpiHealth] | None = None,
+    *,
+    only_owner: str | None = None,
 ) -> list[ObjectiveView]:
     """Join the loaded rows into views: pure, so it is tested without a database.
 
     `stale_before` is one cut-off, or one per objective channel; owners in
     `skipped` were out for the period and are not flagged stale; `kpi_health`
-    is the health of the KPIs the key results follow, by KPI id.
+    is the health of the KPIs the key results follow, by KPI id. With
+    `only_owner` (`/okr status @user`, App Home) each objective lists only that
+    person's key results — its progress stays the whole objective's, as context —
+    and objectives where they own none are left out unless they own it and it has
+    no key results at all.
     """
     health = kpi_health or {}
     kpi_ids: dict[int, list[int | None]] = {}
@@ -157,6 +188,11 @@ def assemble(
     views = []
     for objective in objectives:
         krs = by_objective.get(objective.id, [])
+        shown = krs
+        if only_owner is not None:
+            shown = [kr for kr in krs if kr.owner_id == only_owner]
+            if not shown and (krs or objective.owner_id != only_owner):
+                continue
         views.append(
             ObjectiveView(
                 number=objective.number,
@@ -167,7 +203,7 @@ def assemble(
                 status=objective.status,
                 progress=objective_progress([kr.progress for kr in krs]),
                 parent_number=parent_numbers.get(objective.parent_id or -1),
-                key_results=krs,
+                key_results=shown,
                 kpis=followed(kpi_ids.get(objective.id, []), health),
             )
         )
@@ -181,7 +217,7 @@ def _key_result_view(
         kr.kind, kr.start_value, kr.target_value, kr.range_low, kr.range_high, kr.current_value
     )
     actual = progress(measure)
-    expected = expected_progress(cycle, now) if has_pace(kr.kind) else None
+    expected = expected_progress(cycle, now, kr.created_at) if has_pace(kr.kind) else None
     latest = history[0] if history else None
     # The owner period it counts for (rows from before periods were stored: its arrival).
     last_at = (latest.period_start or latest.created_at) if latest else None
@@ -204,6 +240,8 @@ def _key_result_view(
         confidence=latest.confidence if latest and latest.confidence is not None else kr.confidence,
         stale=stale,
         last_check_in_at=last_at,
+        created_at=kr.created_at,
+        pace_from=pace_start(cycle, kr.created_at),
         recent=[
             CheckInView(c.value, c.status, c.confidence, c.note, c.author_id, c.created_at)
             for c in history

@@ -9,11 +9,12 @@ a cache in the database, so a busy workspace does not hit Slack's rate tiers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -203,6 +204,32 @@ class SlackDirectory:
             for channel in page.get("channels", []):
                 found[str(channel.get("name", "")).lower()] = str(channel["id"])
         return found
+
+
+# Names not yet cached are asked of Slack, at most this many per view.
+MAX_NAME_LOOKUPS = 25
+
+
+async def fill_names(
+    directory: Directory,
+    team_id: str,
+    people: Iterable[str],
+    cached: dict[str, str],
+    now: datetime,
+) -> dict[str, str]:
+    """`cached` display names plus those Slack tells us for the others (`users.info`,
+    then cached): views posted in channels name people in plain text and never mention
+    them, which would ping. Someone Slack cannot name stays unnamed (shown by id)."""
+    names = dict(cached)
+    for user_id in sorted(set(people) - names.keys())[:MAX_NAME_LOOKUPS]:
+        try:
+            info = await directory.user(team_id, user_id, now)
+        except (UserError, SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("no name for a user", extra={"team_id": team_id, "error": repr(exc)})
+            continue
+        if info.name:
+            names[user_id] = info.name
+    return names
 
 
 def _user_info(user: dict[str, Any]) -> UserInfo:

@@ -1,5 +1,5 @@
 """Buttons on the App Home tab: Update (one key result), Update all, Out this week,
-Show more, and the admins' Edit settings."""
+Show more, How to start (a newcomer's steps), and the admins' Edit settings."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.checkins import checkin_modal
 from bot.blocks.common import render_error
 from bot.blocks.home import (
+    ACTION_HOME_GET_STARTED,
     ACTION_HOME_MORE,
     ACTION_HOME_SETTINGS,
     ACTION_HOME_SKIP,
     ACTION_HOME_UPDATE,
     ACTION_HOME_UPDATE_ALL,
+    get_started_modal,
     settings_modal,
 )
 from bot.core.errors import UserError
@@ -67,7 +69,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.action(ACTION_HOME_UPDATE_ALL)(update_all)
     app.action(ACTION_HOME_SKIP)(skip)
     app.action(re.compile(rf"^{ACTION_HOME_MORE}:\w+$"))(more)
+
+    async def get_started(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=get_started_modal())
+
     app.action(ACTION_HOME_SETTINGS)(edit_settings)
+    app.action(ACTION_HOME_GET_STARTED)(get_started)
 
 
 async def open_checkin(

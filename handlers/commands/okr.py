@@ -34,7 +34,9 @@ async def execute(
     done: Done
     match command:
         case cmd.Status():
-            report = await deps.status.report(actor.team_id, actor.channel_id, command, now)
+            report = await deps.status.report(
+                actor.team_id, actor.channel_id, command, now, viewer_id=actor.user_id
+            )
             return {"response_type": "in_channel", **render_status(report).as_kwargs()}
         case cmd.ObjectiveAdd():
             done = await okrs.add_objective(actor, command, now)

@@ -377,7 +377,7 @@ async def test_reminder_names_only_what_is_missing(bot: Bot) -> None:
     await dm(bot, "U1", "KR-1 150", at(30, 9))
     await run_tick(bot, datetime(2026, 12, 1, 8, tzinfo=UTC))
     [reminder] = dms(bot, "U1", "reminder")
-    assert reminder["text"] == "Reminder: your weekly check-in: still to check in KR-2"
+    assert reminder["text"] == "Reminder: your weekly check-in: where does KR-2 Partners stand?"
     body = json.dumps(reminder["blocks"])
     assert "Still to check in: *KR-2* Partners" in body and "Recorded 150 teams" in body
     assert action_ids(reminder) >= {"checkin_open_one:2", "checkin_same:2"}

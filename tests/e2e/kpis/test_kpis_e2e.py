@@ -239,8 +239,9 @@ async def test_snooze_ends_with_a_reminder_then_acknowledge_stops_them(bot: Bot)
     assert response.status == 200
     await bot.slack.wait_until(
         lambda: (
-            "snoozed by <@U1> until 2026-11-25 11:05 UTC"
-            in json.dumps(bot.slack.messages("C2")[0]["blocks"])
+            "snoozed by <@U1> until <!date^"
+            f"{int((T0 + timedelta(minutes=65)).timestamp())}^{{date_short}} {{time}}|"
+            "2026-11-25 11:05 UTC>" in json.dumps(bot.slack.messages("C2")[0]["blocks"])
         )
     )
     await tick(bot.services, T0 + timedelta(minutes=30))

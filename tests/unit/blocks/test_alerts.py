@@ -68,8 +68,15 @@ def test_who_snoozed_and_acknowledged_and_until_when() -> None:
         acknowledged_at=T0 + timedelta(minutes=5),
     )
     body = texts(render_alert(view))
-    assert "acknowledged by <@U0CAT> 2026-11-25 10:05 UTC" in body
-    assert "snoozed by <@U0BEN> until 2026-11-25 11:00 UTC" in body
+    at = int((T0 + timedelta(minutes=5)).timestamp())
+    until = int((T0 + timedelta(hours=1)).timestamp())
+    # each reader sees their own zone; UTC only where a client cannot format dates
+    assert (
+        f"acknowledged by <@U0CAT> <!date^{at}^{{date_short}} {{time}}|2026-11-25 10:05 UTC>"
+        in body
+    )
+    assert f"until <!date^{until}^{{date_short}} {{time}}|2026-11-25 11:00 UTC>" in body
+    assert "snoozed by <@U0BEN> until" in body
     assert "Acknowledge" not in body  # acknowledged: only snoozes remain
 
 
@@ -94,4 +101,8 @@ def test_no_data_alert_says_the_interval_in_words() -> None:
     view = replace(
         OPEN, kind="no_data", expected_interval_seconds=3600, value=None, low=None, high=None
     )
-    assert "expects a measurement every 1h" in texts(render_alert(view))
+    assert "expects a measurement every hour" in texts(render_alert(view))
+    view = replace(view, expected_interval_seconds=900)
+    assert "expects a measurement every 15 minutes" in texts(render_alert(view))
+    view = replace(view, expected_interval_seconds=86400)
+    assert "expects a measurement every day" in texts(render_alert(view))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,8 @@ from bot.blocks.common import (
     Message,
     escape,
     percent,
+    person,
+    plural,
     progress_bar,
     value_with_unit,
 )
@@ -135,7 +138,7 @@ def report(objectives: list[ObjectiveView], detail: bool = False, **kw: Any) -> 
 
 _ENTITY = re.compile(r"&(amp|lt|gt);")
 # What may legitimately look like markup in our mrkdwn: mentions, channels, special mentions.
-_SLACK_REF = re.compile(r"<[@#][A-Z0-9]+(\|[^<>]*)?>")
+_SLACK_REF = re.compile(r"<[@#][A-Z0-9]+(\|[^<>]*)?>|<!date\^\d+\^[^|<>]+\|[^<>]+>")
 
 
 def mrkdwn_texts(blocks: list[dict[str, Any]]) -> list[str]:
@@ -260,7 +263,7 @@ def test_key_result_line_flags() -> None:
     assert line.startswith(":large_green_circle: *KR-4* Key result 4")
     assert "40 pts behind pace though marked on track (expected 60% by now)" in line
     assert ":hourglass: no check-in last period" in line
-    assert "confidence 7/10" in line and "<@U0ANA>" in line
+    assert "confidence 7/10" in line and "U0ANA" in line and "<@" not in line
     plain = key_result_line(kr_view(5, status=None, confidence=None))
     assert plain.startswith(":white_circle: *KR-5*")
     assert "confidence" not in plain and "behind pace" not in plain and "\n" not in plain
@@ -368,7 +371,7 @@ def test_two_hundred_objectives_with_a_thousand_key_results() -> None:
     message = render_status(report(objectives))
     assert_valid_message(message)
     assert_left_out_is_counted(message, 200)
-    assert "200 objectives · 1000 key results" in message.text
+    assert "200 objectives · 1,000 key results" in message.text
 
 
 def test_two_hundred_objectives_with_long_markup_titles() -> None:
@@ -434,8 +437,15 @@ def test_detail_shows_values_and_recent_check_ins() -> None:
     assert_valid_message(message)
     text = all_text(message)
     assert "Reports to <#C0GROWTH>" in text
-    assert "> 2026-11-25 · 150 teams · on track — “Hiring slipped 0”" in text
-    assert "> 2026-11-18 · 151 teams · at risk · <@U0ANA> — “Hiring slipped 1”" in text
+    assert (
+        "> <!date^1795600800^{date_short}|Nov 25> · 150 teams · on track — “Hiring slipped 0”"
+        in text
+    )
+    assert (
+        "> <!date^1794996000^{date_short}|Nov 18> · 151 teams · at risk · U0ANA"
+        " — “Hiring slipped 1”" in text
+    )
+    assert "<@" not in text  # posted in a channel: names, never pings
     assert "off track" in text and "no status" in text
     assert "_No check-ins yet._" in text
     assert message.text.startswith("O-3 Objective number 3: 50% across 2 key results")
@@ -514,6 +524,8 @@ def reports(draw: st.DrawFn) -> StatusReport:
 def test_any_report_renders_valid_message_and_home(status: StatusReport) -> None:
     message = render_status(status)
     assert_valid_message(message)
+    # posted in channels: nobody is ever mentioned (titles and notes are escaped too)
+    assert "<@" not in json.dumps(message.blocks) + message.text
     if not status.detail:
         assert_left_out_is_counted(message, len(status.objectives)) if status.objectives else None
     assert_valid_home(render_home(status))
@@ -676,9 +688,85 @@ def test_clipped_sections_never_end_inside_an_escape_or_a_mention(shift: int) ->
     assert_valid_message(render_status(detail_report(objective_view(1, krs))))
     line_krs = [kr_view(2, title="x" * (2990 - shift * 3) + "&" * 10)]
     assert_valid_message(render_status(report([objective_view(2, line_krs)])))
-    # a title long enough that the cut falls inside the owner's `<@U0ANA>`
-    mention_at = key_result_line(kr_view(3, title="")).index("<@U0ANA>")
-    title = "y" * (SECTION_LIMIT - 2 - mention_at - shift % 7)
-    message = render_status(detail_report(objective_view(3, [kr_view(3, title=title)])))
+    # a title long enough that the cut falls inside the first history line's `<!date^…>`
+    short = render_status(detail_report(objective_view(3, [kr_view(3, recent=check_ins(1))])))
+    date_at = short.blocks[-1]["text"]["text"].index("<!date^") - len("Key result 3")
+    title = "y" * (SECTION_LIMIT - 2 - date_at - shift % 7)
+    krs = [kr_view(3, title=title, recent=check_ins(1))]
+    message = render_status(detail_report(objective_view(3, krs)))
     assert_valid_message(message)
-    assert message.blocks[-1]["text"]["text"].endswith("· …")
+    clipped = message.blocks[-1]["text"]["text"]
+    assert clipped.endswith("\n> …") and "<!date" not in clipped
+
+
+def test_assemble_for_one_person_keeps_their_key_results_and_whole_objective_progress() -> None:
+    objectives = [
+        objective_row(1, 1),  # ana's key result and cleo's
+        objective_row(2, 2, owner_id="U0CAT"),  # owned by cleo, others' key results only
+        objective_row(3, 3, owner_id="U0CAT"),  # owned by cleo, no key results yet
+    ]
+    key_results = [
+        key_result_row(10, 1, 1, current_value=200.0),  # ana's, done
+        key_result_row(11, 1, 2, owner_id="U0CAT", current_value=120.0),
+        key_result_row(12, 2, 3),
+    ]
+    recent = [check_in_row(11, NOW - timedelta(days=1), status="at_risk", author_id="U0CAT")]
+    views = assemble(
+        objectives, key_results, recent, {}, NOW, NOW - timedelta(days=9), only_owner="U0CAT"
+    )
+    assert [v.number for v in views] == [1, 3]
+    first, third = views
+    assert [kr.number for kr in first.key_results] == [2]
+    assert first.progress == pytest.approx(0.5)  # the objective's, as context
+    assert third.key_results == []
+    message = render_status(
+        StatusReport(Scope("user", user_id="U0CAT"), views, names={"U0CAT": "cleo"})
+    )
+    assert_valid_message(message)
+    summary = message.blocks[1]["elements"][0]["text"]
+    assert summary.startswith("cleo · 2 objectives · 1 key result · average progress 0%")
+    assert "1 at risk or off track" in summary
+    assert "<@" not in json.dumps(message.blocks) + message.text
+
+
+def test_pace_starts_when_the_key_result_was_made_and_detail_says_both_dates() -> None:
+    made = datetime(2026, 11, 24, 9, tzinfo=UTC)
+    objectives = [objective_row(1, 1)]
+    key_results = [
+        key_result_row(10, 1, 1, current_value=120.0, created_at=made),
+        key_result_row(11, 1, 2, current_value=120.0, created_at=datetime(2026, 9, 1, tzinfo=UTC)),
+    ]
+    [view] = assemble(objectives, key_results, [], {}, made + timedelta(hours=1), made)
+    late, early = view.key_results
+    assert late.pace_from == made and late.expected == pytest.approx(1 / (38 * 24 - 9), abs=1e-3)
+    assert not late.behind_pace  # added today: not "53 pts behind"
+    assert early.pace_from == datetime(2026, 10, 1, tzinfo=UTC) and early.behind_pace
+    detail = all_text(render_status(detail_report(view)))
+    stamp = int(made.timestamp())
+    assert (
+        f"added <!date^{stamp}^{{date_short}}|Nov 24> · pace counted from "
+        f"<!date^{stamp}^{{date_short}}|Nov 24>" in detail
+    )
+    assert "2026-Q4 began <!date^" in detail
+
+
+def test_boolean_history_reads_done_or_not_done() -> None:
+    history = [
+        CheckInView(1.0, None, None, None, "U0ANA", NOW),
+        CheckInView(0.0, "at_risk", None, None, "U0BEN", NOW - timedelta(days=7)),
+    ]
+    kr = kr_view(1, kind="boolean", start=0.0, target=1.0, current=1.0, progress=1.0, unit=None)
+    report = detail_report(objective_view(1, [replace(kr, recent=history)]))
+    message = render_status(replace(report, names={"U0BEN": "ben"}))
+    text = all_text(message)
+    assert "· done · no status · U0ANA" in text
+    assert "· not done · at risk · ben" in text
+    assert "· 1 ·" not in text and "· 0 ·" not in text and "<@" not in text
+
+
+def test_counts_are_written_with_one_helper() -> None:
+    assert plural(1, "objective") == "1 objective"
+    assert plural(2, "objective") == "2 objectives"
+    assert plural(2138, "team") == "2,138 teams"
+    assert plural(1, "more key result", "more key results") == "1 more key result"
+    assert person("U0ANA", {}) == "U0ANA" and person("U0ANA", {"U0ANA": "a<b"}) == "a&lt;b"
