@@ -144,6 +144,7 @@ class CheckIn(Base):
     __table_args__ = (
         Index("ix_check_ins_key_result_time", "key_result_id", "created_at"),
         Index("ix_check_ins_message", "team_id", "entered_by", "message_ts"),
+        Index("ix_check_ins_key_result_period", "key_result_id", "period_start"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -166,6 +167,10 @@ class CheckIn(Base):
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"))
     # The DM (its Slack ts) this check-in was read from: an edit of it replaces them.
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # The owner's own weekly period this check-in counts for (the prompt it answers, or
+    # the owner's local week): digests group by it, not by when it arrived. None on rows
+    # older than migration 0015, which count by `created_at`.
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # `same` / `no change`: the period is answered, the value is the previous one.
     no_change: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
 
@@ -227,6 +232,9 @@ class Prompt(Base):
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # Where the reminder DM is, so answering updates it as well as the prompt.
+    reminder_channel_id: Mapped[str | None] = mapped_column(String(32))
+    reminder_ts: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -31,10 +31,11 @@ from bot.blocks.status import STATUS_EMOJI
 from bot.core.kpi_health import ImprovementCandidate, KpiHealth
 from bot.core.progress import STATUSES
 
-MODAL_MAX_KEY_RESULTS = 19  # 5 blocks each, under the 100-block modal limit
+MODAL_MAX_KEY_RESULTS = 16  # 6 blocks each, under the 100-block modal limit
 CHECKIN_CALLBACK = "checkin_submit"
 MAX_CANDIDATES = 3  # candidate improvement goals named in one digest
 ACTION_OPEN_ONE = "checkin_open_one"
+ACTION_NO_CHANGE = "checkin_same"
 ACTION_OPEN_ALL = "checkin_open_all"
 ACTION_SKIP = "checkin_skip"
 
@@ -220,8 +221,21 @@ def _reply_hint(key_results: list[KeyResultLine]) -> str:
     )
 
 
+def _carried(kr: KeyResultLine) -> str:
+    """What a check-in keeps unless it says otherwise (the carry-over rule), as mrkdwn."""
+    parts = []
+    if kr.status in STATUSES:
+        parts.append(f"status _{STATUSES[kr.status]}_")
+    if kr.confidence is not None:
+        parts.append(f"confidence {kr.confidence}/10")
+    if not parts:
+        return ""
+    return f"Keeps {' and '.join(parts)} unless you change it"
+
+
 def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
-    """The weekly DM: one line per key result with an Update button, then Update all."""
+    """The weekly DM: per key result what it stands at, with Update and No change (or what
+    was recorded), then Update all. A reminder says which key results are still missing."""
     week = f"{view.period_start:%b} {view.period_start.day}"
     title = "Reminder: your weekly check-in" if reminder else "Your weekly check-in"
     blocks: list[Block] = [header(f"{title} · week of {week}")]
@@ -230,21 +244,39 @@ def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
             section(":palm_tree: You're out this week — no reminders. See you next week!")
         )
         return Message(f"{title}: skipped this week", blocks)
-    room = MAX_BLOCKS - 3
+    pending = [kr for kr in view.key_results if not kr.recorded]
+    if reminder and pending:
+        names = ", ".join(f"*KR-{kr.number}* {escape(kr.title)}" for kr in pending)
+        blocks.append(section(f":hourglass: Still to check in: {names}"))
+    room = (MAX_BLOCKS - len(blocks) - 3) // 2
     for kr in view.key_results[:room]:
         text = f"*KR-{kr.number}* {escape(kr.title)}\n{_where_it_stands(kr)}"
         if kr.recorded:
             text += f"\n:white_check_mark: Recorded {recorded_facts(kr.recorded)}"
-        block = section(text)
-        if not kr.recorded:
-            block["accessory"] = {
-                "type": "button",
-                "text": {"type": "plain_text", "text": "Update"},
-                "action_id": f"{ACTION_OPEN_ONE}:{kr.number}",
-                "value": json.dumps({"prompt": view.prompt_id, "kr": kr.number}),
+            blocks.append(section(text))
+            continue
+        blocks.append(section(text))
+        value = json.dumps({"prompt": view.prompt_id, "kr": kr.number})
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"kr{kr.number}_actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Update"},
+                        "action_id": f"{ACTION_OPEN_ONE}:{kr.number}",
+                        "value": value,
+                    },
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "No change"},
+                        "action_id": f"{ACTION_NO_CHANGE}:{kr.number}",
+                        "value": value,
+                    },
+                ],
             }
-        blocks.append(block)
-    pending = [kr for kr in view.key_results if not kr.recorded]
+        )
     if pending:
         blocks.append(
             {
@@ -271,7 +303,21 @@ def render_prompt(view: PromptView, *, reminder: bool = False) -> Message:
         blocks.append(context(":tada: All recorded for this week — thank you!"))
     if not view.key_results:
         return Message(f"{title} · week of {week}", blocks)
-    return Message(_push_text(title, view.key_results), blocks)
+    if not reminder:
+        return Message(_push_text(title, view.key_results), blocks)
+    if not pending:
+        return Message(f"{title}: all recorded", blocks)
+    return Message(_push_text(title, pending), blocks)  # names only what is still missing
+
+
+def render_saved(recorded: list[Recorded]) -> dict[str, Any]:
+    """The modal after Save: what was stored, so every save is confirmed."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Check-in saved"},
+        "close": {"type": "plain_text", "text": "Done"},
+        "blocks": [section(render_recorded(recorded))],
+    }
 
 
 def _option(text: str, value: str) -> dict[str, Any]:
@@ -281,6 +327,7 @@ def _option(text: str, value: str) -> dict[str, Any]:
 STATUS_OPTIONS = [_option(label.capitalize(), key) for key, label in STATUSES.items()]
 CONFIDENCE_OPTIONS = [_option(f"{n}/10", str(n)) for n in range(11)]
 BOOLEAN_OPTIONS = [_option("Done", "done"), _option("Not done", "not done")]
+NO_CHANGE_OPTIONS = [_option("No change this week", "same")]
 
 
 def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +336,13 @@ def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) ->
     blocks: list[Block] = []
     for kr in shown:
         n = kr.number
-        blocks.append(section(f"*KR-{n}* {escape(kr.title)}\n{_where_it_stands(kr)}"))
+        carried = _carried(kr)
+        blocks.append(
+            section(
+                f"*KR-{n}* {escape(kr.title)}\n{_where_it_stands(kr)}"
+                + (f"\n{carried}" if carried else "")
+            )
+        )
         if kr.kind == "boolean":
             value_element: dict[str, Any] = {
                 "type": "static_select",
@@ -305,21 +358,25 @@ def checkin_modal(key_results: list[KeyResultLine], metadata: dict[str, Any]) ->
             }
         unit = f" ({kr.unit})" if kr.unit else ""
         blocks.append(_input(f"kr{n}_value", f"New value{unit}", value_element))
+        blocks.append(
+            _input(
+                f"kr{n}_same",
+                "Or",
+                {"type": "checkboxes", "action_id": "same", "options": NO_CHANGE_OPTIONS},
+            )
+        )
+        # Not pre-filled: an empty Save must stay empty; the section says what carries over.
         status_select: dict[str, Any] = {
             "type": "static_select",
             "action_id": "status",
             "options": STATUS_OPTIONS,
         }
-        if kr.status in STATUSES:
-            status_select["initial_option"] = _option(STATUSES[kr.status].capitalize(), kr.status)
         blocks.append(_input(f"kr{n}_status", "Status", status_select))
         confidence: dict[str, Any] = {
             "type": "static_select",
             "action_id": "confidence",
             "options": CONFIDENCE_OPTIONS,
         }
-        if kr.confidence is not None:
-            confidence["initial_option"] = _option(f"{kr.confidence}/10", str(kr.confidence))
         blocks.append(_input(f"kr{n}_confidence", "Confidence", confidence))
         blocks.append(
             _input(
@@ -375,6 +432,7 @@ class DigestKeyResult:
     value_now: float | None
     status: str | None
     note: str | None
+    late: bool = False  # checked in after the digest was first posted
 
 
 @dataclass(frozen=True)
@@ -424,7 +482,11 @@ def render_digest(view: DigestView) -> Message:
             emoji = STATUS_EMOJI.get(kr.status, ":white_circle:")
             note = f" — “{escape(kr.note)}”" if flagged and kr.note else ""
             status = f" · {STATUSES[kr.status]}" if kr.status in STATUSES else ""
-            lines.append(f"{emoji} KR-{kr.number} {escape(kr.title)}:{moved}{status}{note}")
+            colon = ":" if moved else ""
+            late = " · _late check-in_" if kr.late else ""
+            lines.append(
+                f"{emoji} KR-{kr.number} {escape(kr.title)}{colon}{moved}{status}{late}{note}"
+            )
     chunks = pack_lines(lines)
     candidates = candidate_blocks(view.candidates[:MAX_CANDIDATES])
     room = MAX_BLOCKS - len(blocks) - 2 - len(candidates) - (1 if view.away else 0)

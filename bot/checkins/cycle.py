@@ -25,13 +25,16 @@ from bot.blocks.checkins import (
 from bot.checkins.away import away_owners
 from bot.checkins.planning import (
     TeamContext,
+    digest_key,
     digest_period,
+    digest_window,
     due_prompts,
     load_context,
     parse_slot_key,
     plan_digests,
     plan_prompts,
     plan_reminders,
+    prompt_key_results,
     slot_key,
 )
 from bot.checkins.recording import key_result_line
@@ -39,7 +42,7 @@ from bot.core.errors import Forbidden, NotFound, UserError
 from bot.core.kpi_health import CANDIDATE_WINDOW, followed, health_by_kpi, improvement_candidates
 from bot.core.message import Message
 from bot.core.progress import Measure, objective_progress, progress
-from bot.core.schedule import WEEK
+from bot.core.schedule import WEEK, digest_end_for
 from bot.slack.directory import Directory
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, OutboxMessage, Prompt
@@ -115,35 +118,50 @@ class CheckInCycle:
     async def refresh_prompt(
         self, client: AsyncWebClient, team_id: str, user_id: str, prompt_id: int
     ) -> None:
-        """Show on the prompt's DM what was recorded (or that the week was skipped).
+        """Show on the prompt's DM, and its reminder's, what was recorded (or the skip).
 
-        The DM's channel and ts come from the stored prompt, never from a payload.
+        The DMs' channel and ts come from the stored prompt, never from a payload.
         """
         async with self._db.team(team_id) as store:
             prompt = await store.prompts.get(prompt_id)
             if prompt is None or prompt.user_id != user_id:
                 return
-            channel, ts = prompt.channel_id, prompt.message_ts
+            updates = await _prompt_updates(store, [prompt])
+        await _send_updates(client, team_id, updates)
+
+    async def after_check_in(
+        self, client: AsyncWebClient, team_id: str, author_id: str, numbers: list[int]
+    ) -> None:
+        """Show a save wherever it is visible: its prompt and reminder DMs, and the channel
+        digest of its week if that was already posted (a late answer updates it)."""
+        async with self._db.team(team_id) as store:
             context = await load_context(store)
-            view = None
-            if context is not None:
-                view = (await prompt_views(store, context, [prompt_id])).get(prompt_id)
-        if view is None or not channel or not ts:
-            return
-        message = render_prompt(view)
-        try:
-            await client.chat_update(
-                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            if context is None:
+                return
+            rows = [await store.okrs.key_result(n) for n in sorted(set(numbers))]
+            key_results = {kr.id: kr for kr in rows if kr is not None}
+            saved = await store.checkins.latest_by_author(key_results, author_id)
+            prompts = await store.prompts.many(
+                c.prompt_id for c in saved.values() if c.prompt_id is not None
             )
-        except SlackApiError as exc:
-            log.warning(
-                "prompt update failed",
-                extra={
-                    "team_id": team_id,
-                    "prompt_id": prompt_id,
-                    "error": exc.response.get("error"),
-                },
-            )
+            updates = await _prompt_updates(store, prompts, context)
+            digests: set[str] = set()
+            for check_in in saved.values():
+                kr = key_results[check_in.key_result_id]
+                channel = context.objective_channels.get(kr.objective_id)
+                if not channel:
+                    continue
+                slot = context.schedules.for_channel(channel)[0]
+                end = digest_end_for(slot, _period(check_in), self._settings.fallback_zone)
+                digests.add(digest_key(channel, end))
+            for key in sorted(digests):
+                row = await store.outbox.by_key(key)
+                if row is None or row.state != "sent" or not row.channel_id or not row.message_ts:
+                    continue
+                view = await digest_view(store, context, row)
+                if view is not None:
+                    updates.append((row.channel_id, row.message_ts, render_digest(view)))
+        await _send_updates(client, team_id, updates)
 
     # Skipping ----------------------------------------------------------------------------
 
@@ -203,6 +221,46 @@ def _skip(prompt: Prompt, now: datetime) -> None:
             prompt.state = "skipped"
 
 
+async def _prompt_updates(
+    store: TeamStore, prompts: list[Prompt], context: TeamContext | None = None
+) -> list[tuple[str, str, Message]]:
+    """(channel, ts, message) for each posted prompt DM and reminder, as they read now."""
+    if not prompts:
+        return []
+    context = context or await load_context(store)
+    if context is None:
+        return []
+    views = await prompt_views(store, context, [p.id for p in prompts])
+    updates = []
+    for prompt in prompts:
+        view = views.get(prompt.id)
+        if view is None:
+            continue
+        if prompt.channel_id and prompt.message_ts:
+            updates.append((prompt.channel_id, prompt.message_ts, render_prompt(view)))
+        if prompt.reminder_channel_id and prompt.reminder_ts:
+            updates.append(
+                (prompt.reminder_channel_id, prompt.reminder_ts, render_prompt(view, reminder=True))
+            )
+    return updates
+
+
+async def _send_updates(
+    client: AsyncWebClient, team_id: str, updates: list[tuple[str, str, Message]]
+) -> None:
+    """Edit messages already posted; a failure is logged, the save stands."""
+    for channel, ts, message in updates:
+        try:
+            await client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "message update failed",
+                extra={"team_id": team_id, "channel": channel, "error": exc.response.get("error")},
+            )
+
+
 async def prompt_views(
     store: TeamStore, context: TeamContext, prompt_ids: list[int]
 ) -> dict[int, PromptView]:
@@ -215,9 +273,7 @@ async def prompt_views(
         return {}
     owned = await store.okrs.key_results_owned_by_any({p.user_id for p in prompts})
     recorded: dict[tuple[int, int], CheckIn] = {}
-    for check_in in await store.checkins.for_prompts(
-        p.id for p in prompts if p.answered_at is not None
-    ):
+    for check_in in await store.checkins.for_prompts(p.id for p in prompts):
         assert check_in.prompt_id is not None
         recorded[(check_in.prompt_id, check_in.key_result_id)] = check_in
     latest = await store.checkins.latest(kr.id for kr in owned)
@@ -226,12 +282,7 @@ async def prompt_views(
         by_owner.setdefault(kr.owner_id, []).append(kr)
     views = {}
     for prompt in prompts:
-        wanted = parse_slot_key(prompt.slot)
-        key_results = [
-            kr
-            for kr in by_owner.get(prompt.user_id, [])
-            if kr.created_at <= prompt.period_start and context.slot_of(kr.objective_id) == wanted
-        ]
+        key_results = prompt_key_results(by_owner.get(prompt.user_id, []), context, prompt)
         views[prompt.id] = PromptView(
             prompt_id=prompt.id,
             period_start=prompt.period_start,
@@ -245,27 +296,58 @@ async def prompt_views(
     return views
 
 
-async def digest_view(store: TeamStore, row: OutboxMessage) -> DigestView | None:
+def _period(check_in: CheckIn) -> datetime:
+    """The owner period a check-in counts for (rows from before 0013: when it arrived)."""
+    return check_in.period_start or check_in.created_at
+
+
+async def digest_view(
+    store: TeamStore, context: TeamContext, row: OutboxMessage
+) -> DigestView | None:
+    """One channel's week as the digest shows it, rebuilt the same whenever it is asked.
+
+    Check-ins count for their owner's period, not for when they arrived, so a late answer
+    lands in its own week and the digest can be rebuilt to show it. A key result is
+    "missing" when its owner was prompted for the week and it has no check-in for it;
+    at-risk and off-track key results are listed whether or not they moved.
+    """
     channel_id, period_end = digest_period(row.dedupe_key)
-    period_start = period_end - WEEK
+    since, until = digest_window(period_end)
     objectives = await store.okrs.active_objectives(channel_id=channel_id)
     key_results = await store.okrs.key_results_for(o.id for o in objectives)
     if not key_results:
         return None
-    history = await store.checkins.history_until((kr.id for kr in key_results), period_end)
+    earlier, during = await store.checkins.for_week((kr.id for kr in key_results), since, until)
     prompts = await store.prompts.of_owners_starting(
-        {kr.owner_id for kr in key_results},
-        period_start - timedelta(days=1),
-        period_start + timedelta(days=1),
+        {kr.owner_id for kr in key_results}, since, until
     )
-    before: dict[int, float | None] = {}
-    latest: dict[int, CheckIn] = {}
-    for check_in in history:
-        if check_in.created_at < period_start:
-            if check_in.value is not None:
-                before[check_in.key_result_id] = check_in.value
-        else:
-            latest[check_in.key_result_id] = check_in
+    before: dict[int, float] = {}
+    now_value: dict[int, float] = {}
+    status: dict[int, str] = {}
+    note: dict[int, str] = {}
+    answered: set[int] = set()
+    seen: set[int] = set()
+    for check_in in earlier:  # oldest first: later ones win
+        seen.add(check_in.key_result_id)
+        if check_in.value is not None:
+            before[check_in.key_result_id] = check_in.value
+        if check_in.status is not None:
+            status[check_in.key_result_id] = check_in.status
+    late: set[int] = set()  # checked in after the digest was posted
+    for check_in in during:
+        kr_id = check_in.key_result_id
+        seen.add(kr_id)
+        answered.add(kr_id)
+        if row.sent_at is not None and check_in.created_at > row.sent_at:
+            late.add(kr_id)
+        if check_in.status is not None:
+            status[kr_id] = check_in.status
+        if check_in.value is not None:
+            now_value[kr_id] = check_in.value
+        if check_in.note:
+            note[kr_id] = check_in.note
+        elif not check_in.no_change:
+            note.pop(kr_id, None)
     by_objective: dict[int, list[KeyResult]] = {}
     for kr in key_results:
         by_objective.setdefault(kr.objective_id, []).append(kr)
@@ -277,20 +359,24 @@ async def digest_view(store: TeamStore, row: OutboxMessage) -> DigestView | None
     for objective in objectives:
         lines, progress_before, progress_now = [], [], []
         for kr in by_objective.get(objective.id, []):
-            start = kr.start_value if kr.kind != "range" else None
-            value_before = before.get(kr.id, start)
-            this_week = latest.get(kr.id)
+            if kr.id in seen:
+                start = kr.start_value if kr.kind != "range" else None
+                value_before = before.get(kr.id, start)
+            else:  # never checked in: whatever it holds (set on creation, import or a KPI)
+                value_before = kr.current_value
+            value_now = now_value.get(kr.id, value_before)
             progress_before.append(progress(_measure(kr, value_before)))
-            progress_now.append(progress(_measure(kr, kr.current_value)))
+            progress_now.append(progress(_measure(kr, value_now)))
             lines.append(
                 DigestKeyResult(
                     kr.number,
                     kr.title,
                     kr.unit,
                     value_before,
-                    kr.current_value if this_week is not None else value_before,
-                    this_week.status if this_week else None,
-                    this_week.note if this_week else None,
+                    value_now,
+                    status.get(kr.id),
+                    note.get(kr.id),
+                    late=kr.id in late,
                 )
             )
         views.append(
@@ -303,10 +389,30 @@ async def digest_view(store: TeamStore, row: OutboxMessage) -> DigestView | None
                 followed((kr.kpi_id for kr in by_objective.get(objective.id, [])), health),
             )
         )
-    missing = sorted(p.user_id for p in prompts if p.answered_at is None and p.skipped_at is None)
+    slot = context.schedules.for_channel(channel_id)[0]
+    owned: dict[str, list[tuple[int, datetime]]] = {}
+    for kr in key_results:
+        owned.setdefault(kr.owner_id, []).append((kr.id, kr.created_at))
+    missing = set()
+    for prompt in prompts:
+        if prompt.skipped_at is not None or parse_slot_key(prompt.slot) != slot:
+            continue
+        began = prompt.period_start
+        if any(
+            kr_id not in answered
+            for kr_id, created in owned.get(prompt.user_id, [])
+            if created <= began
+        ):
+            missing.add(prompt.user_id)
     away = await away_owners(store, prompts)
     return DigestView(
-        channel_id, period_start, period_end, views, missing, candidates=candidates, away=away
+        channel_id,
+        period_end - WEEK,
+        period_end,
+        views,
+        sorted(missing),
+        candidates=candidates,
+        away=away,
     )
 
 
@@ -338,7 +444,10 @@ class PromptComposer:
                 self._prompts.update(await prompt_views(store, self._context, prompt_ids))
         for row in rows:
             if row.kind == "digest":
-                self._digests[row.id] = await digest_view(store, row)
+                if self._context is None:
+                    self._context = await load_context(store)
+                if self._context is not None:
+                    self._digests[row.id] = await digest_view(store, self._context, row)
 
     async def compose(self, client: AsyncWebClient, row: OutboxMessage) -> Message | None:
         if row.kind == "digest":
@@ -355,9 +464,13 @@ class PromptComposer:
 
     async def record(self, store: TeamStore, row: OutboxMessage) -> None:
         """The prompt learns where its DM is (to update it later), with the outbox row."""
-        if row.kind == "prompt" and row.ref_id is not None and row.channel_id and row.message_ts:
+        if row.ref_id is None or not row.channel_id or not row.message_ts:
+            return
+        if row.kind == "prompt":
             assert row.sent_at is not None
             await store.prompts.record_sent(row.ref_id, row.channel_id, row.message_ts, row.sent_at)
+        elif row.kind == "reminder":
+            await store.prompts.record_reminder(row.ref_id, row.channel_id, row.message_ts)
 
     async def after_send(self, client: AsyncWebClient, row: OutboxMessage) -> None:
         return None

@@ -8,12 +8,22 @@ tick) and `now`, and is cheap when nothing is due.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.checkins.away import hold_away
-from bot.core.schedule import WEEK, Schedules, WeeklySlot, previous_slot, zone_named
+from bot.core.schedule import (
+    HALF_WEEK,
+    WEEK,
+    Schedules,
+    WeeklySlot,
+    previous_slot,
+    week_closes_at,
+    zone_named,
+)
+from storage.models import KeyResult, Prompt
 from storage.repositories import TeamStore
 from storage.repositories.outbox import Planned
 from storage.repositories.prompts import NewPrompt, PlannedPrompt
@@ -75,6 +85,26 @@ def parse_slot_key(key: str) -> WeeklySlot:
 
 
 # Prompts --------------------------------------------------------------------------------
+
+
+def prompt_key_results(
+    owned: Iterable[KeyResult], context: TeamContext, prompt: Prompt
+) -> list[KeyResult]:
+    """The key results a prompt asks about: its owner's on its slot that existed when it
+    began. The prompt is answered once each of them has a value or an explicit "no change"."""
+    wanted = parse_slot_key(prompt.slot)
+    return [
+        kr
+        for kr in owned
+        if kr.owner_id == prompt.user_id
+        and kr.created_at <= prompt.period_start
+        and context.slot_of(kr.objective_id) == wanted
+    ]
+
+
+def owner_period_start(slot: WeeklySlot, now: datetime, zone: ZoneInfo) -> datetime:
+    """The start of the owner's own week under way at `now` (their slot in their zone)."""
+    return previous_slot(slot, now, zone)
 
 
 @dataclass(frozen=True)
@@ -159,6 +189,12 @@ async def plan_reminders(store: TeamStore, now: datetime, delay: timedelta) -> i
 
 
 # Digests --------------------------------------------------------------------------------
+#
+# A digest covers one week of a channel, named by the week's start in the server's zone
+# (the "reference"). Each owner's period for that week is their own slot in their own
+# zone nearest the reference, so it lies within half a week of it: a check-in counts for
+# the digest whose reference is within half a week of its period's start, and the digest
+# is due once the owner whose week closes last has closed it.
 
 
 def digest_key(channel_id: str, period_end: datetime) -> str:
@@ -172,34 +208,49 @@ def digest_period(dedupe_key: str) -> tuple[str, datetime]:
     return channel_id, end
 
 
+def digest_window(period_end: datetime) -> tuple[datetime, datetime]:
+    """Owner periods starting in [since, until) belong to the digest ending at `period_end`."""
+    reference = period_end - WEEK
+    return reference - HALF_WEEK, reference + HALF_WEEK
+
+
 async def plan_digests(
     store: TeamStore, context: TeamContext, now: datetime, delay: timedelta, zone_: ZoneInfo
 ) -> int:
-    """A digest per objective channel once its period has closed (plus the digest delay)."""
+    """A digest per objective channel once every owner reporting there has closed the
+    week (plus the digest delay); `zone_` is the server's zone, which names the weeks."""
     if not context.installed:
         return 0
     channels = await store.okrs.report_channels()
     if not channels:
         return 0
-    known = await store.outbox.planned_keys("digest", now - WEEK - WEEK - delay)
+    known = await store.outbox.planned_keys("digest", now - 3 * WEEK - delay)
+    owner_zones = await store.prompts.channel_owner_zones()
     rows = []
     for channel_id, first_created in channels:
         slot, since = context.schedules.for_channel(channel_id)
-        period_end = previous_slot(slot, now - delay, zone_)
-        period_start = period_end - WEEK
-        if since > period_start or first_created >= period_end:
-            continue
-        key = digest_key(channel_id, period_end)
-        if key in known:
-            continue
-        rows.append(
-            Planned(
-                kind="digest",
-                dedupe_key=key,
-                recipient=channel_id,
-                channel_id=channel_id,
-                due_at=period_end + delay,
-                expires_at=period_end + WEEK,
+        latest = previous_slot(slot, now, zone_)
+        # The week that just ended in the server's zone, the one before it (a long delay
+        # or owners far west), and the one under way (owners all east of the server).
+        for period_end in (latest - WEEK, latest, latest + WEEK):
+            period_start = period_end - WEEK
+            if since > period_start or first_created >= period_end:
+                continue
+            closes = week_closes_at(slot, period_start, owner_zones.get(channel_id, ()), zone_)
+            if closes + delay > now:
+                continue
+            key = digest_key(channel_id, period_end)
+            if key in known:
+                continue
+            known.add(key)
+            rows.append(
+                Planned(
+                    kind="digest",
+                    dedupe_key=key,
+                    recipient=channel_id,
+                    channel_id=channel_id,
+                    due_at=closes + delay,
+                    expires_at=closes + delay + WEEK,
+                )
             )
-        )
     return await store.outbox.plan(rows, now)

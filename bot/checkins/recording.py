@@ -6,8 +6,9 @@ everything before it writes anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.blocks.checkins import KeyResultLine, Recorded
 from bot.checkins.behalf import Entrants, refusal
@@ -19,8 +20,10 @@ from bot.checkins.dm import (
     parse_value,
     validate_confidence,
 )
+from bot.checkins.planning import load_context, owner_period_start, prompt_key_results
 from bot.core.errors import NotFound, UserError
 from bot.core.progress import STATUSES, Measure, progress
+from bot.core.schedule import DEFAULT_SCHEDULE, zone_named
 from bot.slack.directory import Directory
 from storage.db import Database
 from storage.models import CheckIn, KeyResult, Prompt
@@ -37,6 +40,7 @@ class FormEntry:
     status: str | None = None
     confidence: int | None = None
     note: str | None = None
+    same: bool = False  # the "No change" box
 
 
 def key_result_line(
@@ -88,13 +92,25 @@ class ReplyOutcome:
     prompt_ids: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class CheckedForm:
+    """A validated modal: what to store, which key results said "no change", field errors."""
+
+    pairs: list[tuple[Entry, KeyResult]]
+    unchanged: frozenset[int]
+    errors: dict[tuple[int, str], str]
+
+
 def _candidate(kr: KeyResult) -> Candidate:
     return Candidate(kr.number, kr.title, kr.kind, kr.unit)
 
 
 class CheckInService:
-    def __init__(self, db: Database, directory: Directory | None = None) -> None:
+    def __init__(
+        self, db: Database, fallback_zone: ZoneInfo, directory: Directory | None = None
+    ) -> None:
         self._db = db
+        self._fallback_zone = fallback_zone
         self._entrants = Entrants(db, directory)
 
     async def lines_for(
@@ -132,8 +148,14 @@ class CheckInService:
         user_id: str,
         form: dict[int, FormEntry],
         now: datetime | None = None,
-    ) -> tuple[list[tuple[Entry, KeyResult]], dict[tuple[int, str], str]]:
-        """Validate modal input per field; errors are keyed by (key result, field)."""
+    ) -> CheckedForm:
+        """Validate modal input per field; errors are keyed by (key result, field).
+
+        A key result left empty is simply not saved (a prompt stays open for it); a form
+        left entirely empty is an error, never a check-in: the modal does not pre-fill
+        status or confidence, so an empty Save cannot silently re-record them. Someone
+        else's key result is checked with the on-behalf rule (`bot.checkins.behalf`).
+        """
         async with self._db.team(team_id) as store:
             owned = {kr.number: kr for kr in await store.okrs.key_results_owned_by(user_id)}
             others = [
@@ -146,6 +168,7 @@ class CheckInService:
         owned.update({kr.number: kr for kr in others if kr.id in allowed})
         errors: dict[tuple[int, str], str] = {}
         pairs = []
+        unchanged = set()
         for number, entry in form.items():
             kr = owned.get(number)
             if kr is None:
@@ -153,7 +176,14 @@ class CheckInService:
                 continue
             value = (entry.value or "").strip() or None
             status = entry.status if entry.status in STATUSES else None
-            if value is None and status is None:
+            note = (entry.note or "").strip() or None
+            if value is None and status is None and entry.confidence is None and note is None:
+                if entry.same:
+                    pairs.append((Entry(number), kr))
+                    unchanged.add(number)
+                continue
+            if value is not None and entry.same:
+                errors[(number, "value")] = "Enter a new value or choose No change, not both"
                 continue
             if value is not None:
                 try:
@@ -164,14 +194,16 @@ class CheckInService:
             if entry.confidence is not None and not 0 <= entry.confidence <= 10:
                 errors[(number, "confidence")] = "Confidence is from 0 to 10"
                 continue
-            note = (entry.note or "").strip() or None
             if note is not None and len(note) > NOTE_LIMIT:
                 errors[(number, "note")] = f"Keep the note under {NOTE_LIMIT:,} characters"
                 continue
+            if entry.same:
+                unchanged.add(number)
             pairs.append((Entry(number, value, status, entry.confidence, note), kr))
         if not pairs and not errors and form:
-            errors[(next(iter(form)), "value")] = "Enter a value or a status for at least one"
-        return pairs, errors
+            for number in form:
+                errors[(number, "value")] = "Enter a value or choose No change"
+        return CheckedForm(pairs, frozenset(unchanged), errors)
 
     async def record_reply(
         self,
@@ -224,7 +256,14 @@ class CheckInService:
             problems.sort(key=lambda p: p.line)
             prompt = await _answered_prompt(store, author_id, prompt_id, at)
             recorded = await _write(
-                store, author_id, validated, "dm", at, prompt, message_ts=message_ts
+                store,
+                author_id,
+                validated,
+                "dm",
+                at,
+                prompt,
+                self._fallback_zone,
+                message_ts=message_ts,
             )
             if replaced:
                 rewritten = {c.key_result_id for c in replaced} | {
@@ -238,6 +277,26 @@ class CheckInService:
                 touched.add(prompt.id)
         return ReplyOutcome(recorded, problems, len(replaced), tuple(sorted(touched)))
 
+    async def record_no_change(
+        self,
+        team_id: str,
+        author_id: str,
+        numbers: list[int],
+        source: str,
+        now: datetime,
+        prompt_id: int | None = None,
+    ) -> list[Recorded]:
+        """An explicit "no change this week" for these key results (the prompt's No change
+        button, the word `same` in a DM): counts as taking part, keeps value and status."""
+        async with self._db.team(team_id) as store:
+            found = [kr for kr, _ in await store.habits.active_key_results(numbers)]
+        missing = sorted(set(numbers) - {kr.number for kr in found})
+        if missing:
+            raise NotFound(f"KR-{missing[0]} no longer exists or is no longer active")
+        await self._entrants.require(team_id, author_id, found, now)
+        pairs = [(Entry(kr.number, no_change=True), kr) for kr in found]
+        return await self.record(team_id, author_id, pairs, source, now, prompt_id)
+
     async def record(
         self,
         team_id: str,
@@ -246,15 +305,22 @@ class CheckInService:
         source: str,
         now: datetime,
         prompt_id: int | None = None,
+        unchanged: frozenset[int] = frozenset(),
     ) -> list[Recorded]:
         """Validate every entry, then store them all in one transaction (or none).
 
         `author_id` is who typed it; each check-in is for its key result's owner and
-        answers that owner's prompt (see `_write`; permission was checked before)."""
-        validated = [_validate(entry, kr) for entry, kr in pairs]
+        counts for that owner's own period (see `_write`; permission was checked before).
+        Key results in `unchanged` said "no change this week"."""
+        validated = [
+            _validate(replace(entry, no_change=True) if kr.number in unchanged else entry, kr)
+            for entry, kr in pairs
+        ]
         async with self._db.team(team_id) as store:
             named = await store.prompts.get(prompt_id) if prompt_id is not None else None
-            return await _write(store, author_id, validated, source, now, named)
+            return await _write(
+                store, author_id, validated, source, now, named, self._fallback_zone
+            )
 
 
 @dataclass(frozen=True)
@@ -270,8 +336,8 @@ def _validate(entry: Entry, kr: KeyResult) -> _Valid:
     if entry.no_change:
         return _Valid(entry, kr, kr.current_value, validate_confidence(entry.confidence))
     value = parse_value(entry.raw_value, kr) if entry.raw_value else None
-    if value is None and entry.status is None:
-        raise UserError(f"KR-{kr.number}: give a value or a status")
+    if value is None and entry.status is None and entry.confidence is None and not entry.note:
+        raise UserError(f"KR-{kr.number}: give a value or a status, or say `same`")
     if entry.note is not None and len(entry.note) > NOTE_LIMIT:
         raise UserError(f"keep the note under {NOTE_LIMIT:,} characters")
     return _Valid(entry, kr, value, validate_confidence(entry.confidence))
@@ -311,39 +377,51 @@ async def _write(
     source: str,
     now: datetime,
     named: Prompt | None,
+    fallback_zone: ZoneInfo,
     *,
     message_ts: str | None = None,
 ) -> list[Recorded]:
-    """Store the check-ins: each is for its key result's owner (`author_id`) and answers
-    that owner's prompt (the one named, when it is theirs, else their latest begun, so
-    late answers count for their period); `entered_by` is who typed it."""
+    """Store the check-ins; `entered_by` is who typed them.
+
+    Each is for its key result's owner (`author_id`) and counts for that owner's own
+    period: the prompt named, when it is theirs, else the owner's local week under way
+    (and its prompt, if there is one). Status and confidence carry over: a check-in that
+    does not give them keeps the previous ones (stored on the new row); a note never
+    does. A prompt is answered once each of its key results has a check-in."""
+    context = await load_context(store)
+    previous = await store.checkins.latest(item.key_result.id for item in validated)
+    touched: dict[int, Prompt] = {}
+    zones: dict[str, ZoneInfo] = {}
     recorded = []
-    answered: dict[str, Prompt | None] = {}
     for item in validated:
         row = await store.okrs.key_result(item.key_result.number)
         if row is None:  # deleted since the form was opened
             raise NotFound(f"KR-{item.key_result.number} no longer exists")
         owner = row.owner_id
-        if owner not in answered:
-            answered[owner] = (
-                named
-                if named is not None and named.user_id == owner
-                else await store.prompts.latest_started(owner, now, open_only=False)
-            )
-        prompt = answered[owner]
+        prompt: Prompt | None
+        if named is not None and named.user_id == owner:
+            prompt, period = named, named.period_start
+        else:
+            if owner not in zones:
+                zones[owner] = zone_named(await store.workspace.zone_of(owner), fallback_zone)
+            slot = context.slot_of(row.objective_id) if context is not None else DEFAULT_SCHEDULE
+            period = owner_period_start(slot, now, zones[owner])
+            prompt = await store.prompts.at(owner, period)
         entry = item.entry
+        last = previous.get(row.id)
         check_in = CheckIn(
             team_id=store.team_id,
             key_result_id=row.id,
             value=row.current_value if entry.no_change else item.value,
-            status=entry.status,
-            confidence=item.confidence,
+            status=entry.status or (last.status if last else None),
+            confidence=item.confidence if item.confidence is not None else row.confidence,
             note=entry.note,
             author_id=owner,
             entered_by=entered_by,
             source=source,
             created_at=now,
             prompt_id=prompt.id if prompt is not None else None,
+            period_start=period,
             message_ts=message_ts,
             no_change=entry.no_change,
         )
@@ -354,8 +432,15 @@ async def _write(
             row.confidence = item.confidence
         row.updated_at = now
         recorded.append(recorded_from(row, check_in))
-    for prompt in answered.values():
-        _mark_answered(prompt, now)
+        if prompt is not None:
+            touched[prompt.id] = prompt
+    if context is not None and touched:
+        owned = await store.okrs.key_results_owned_by_any({p.user_id for p in touched.values()})
+        for prompt in touched.values():
+            asked = prompt_key_results(owned, context, prompt)
+            done = await store.checkins.answered_key_results(prompt.id)
+            if all(kr.id in done for kr in asked):
+                _mark_answered(prompt, now)
     return recorded
 
 
@@ -384,7 +469,8 @@ async def _reopen_if_unanswered(store: TeamStore, prompt_id: int) -> None:
         prompt.answered_at = None
 
 
-def _mark_answered(prompt: Prompt | None, now: datetime) -> None:
-    if prompt is not None and prompt.answered_at is None:
+def _mark_answered(prompt: Prompt, now: datetime) -> None:
+    if prompt.answered_at is None:
         prompt.answered_at = now
-        prompt.state = "answered"
+        if prompt.state in {"pending", "sent"}:
+            prompt.state = "answered"

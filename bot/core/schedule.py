@@ -98,3 +98,40 @@ class Schedules:
         if channel_id and channel_id in self.by_channel:
             return self.by_channel[channel_id]
         return self.default, self.default_since
+
+
+# Weeks across zones ---------------------------------------------------------------------
+#
+# A channel's week is named by its start in the server's zone (the "reference"). Each
+# owner's period for that week is their own slot in their own zone nearest the reference,
+# within half a week of it; the week is closed once the last owner's period has ended.
+
+HALF_WEEK = WEEK / 2
+
+
+def owner_week_for(slot: WeeklySlot, reference: datetime, zone: ZoneInfo) -> datetime:
+    """The start of an owner's period (in their zone) for the week starting at `reference`."""
+    return previous_slot(slot, reference + HALF_WEEK, zone)
+
+
+def digest_end_for(slot: WeeklySlot, period_start: datetime, server_zone: ZoneInfo) -> datetime:
+    """The end (dedupe-key instant) of the digest an owner period starting then counts for."""
+    return previous_slot(slot, period_start + HALF_WEEK, server_zone) + WEEK
+
+
+def week_closes_at(
+    slot: WeeklySlot, reference: datetime, zone_names: Iterable[str], fallback: ZoneInfo
+) -> datetime:
+    """When the last of these owners' periods for the week starting at `reference` ends."""
+    zones = {zone_named(name or None, fallback) for name in zone_names} or {fallback}
+    return max(owner_week_for(slot, reference, zone) for zone in zones) + WEEK
+
+
+def last_closed_week(
+    slot: WeeklySlot, now: datetime, zone_names: Iterable[str], fallback: ZoneInfo
+) -> datetime:
+    """The reference start of the latest week every one of these owners has closed."""
+    reference = previous_slot(slot, now, fallback)
+    while week_closes_at(slot, reference, zone_names, fallback) > now:
+        reference -= WEEK
+    return reference

@@ -152,7 +152,10 @@ class HomeService:
             start = previous_slot(slot, now, zone)
             latest = history.get(kr.id, [])
             # A key result created after this period's slot is first asked at the next one.
-            if kr.created_at <= start and (not latest or latest[0].created_at < start):
+            # A check-in counts for the owner period stored with it (a late answer for last
+            # week does not make this week's due).
+            answered = any((c.period_start or c.created_at) >= start for c in latest)
+            if kr.created_at <= start and not answered:
                 due.append(views[kr.id])
         period_start = previous_slot(schedules.default, now, zone)
         owned = [

@@ -23,7 +23,7 @@ from bot.core.progress import (
     pace_start,
     progress,
 )
-from bot.core.schedule import Schedules, previous_slot
+from bot.core.schedule import HALF_WEEK, Schedules, last_closed_week
 from bot.okrs.commands import Status
 from bot.slack.directory import Directory, fill_names
 from storage.db import Database
@@ -92,11 +92,18 @@ class StatusService:
                 (kr.id for kr in key_results), RECENT_CHECK_INS if detail else 1
             )
             parents = await store.okrs.numbers_by_id(o.parent_id for o in objectives if o.parent_id)
-            # "Missed the last period": the period before the current one of each objective's
-            # schedule; an owner who skipped it is not stale.
+            # "Missed the last period": no check-in counting for the latest week that every
+            # owner reporting to the channel has closed (the week its digest shows), so
+            # status and digest agree; an owner who skipped it is not stale.
+            owner_zones = await store.prompts.channel_owner_zones()
             stale_before = {
-                channel: previous_slot(schedules.for_channel(channel)[0], now, self._timezone)
-                - timedelta(weeks=1)
+                channel: last_closed_week(
+                    schedules.for_channel(channel)[0],
+                    now,
+                    owner_zones.get(channel or "", ()),
+                    self._timezone,
+                )
+                - HALF_WEEK
                 for channel in {o.channel_id for o in objectives}
             }
             people = {o.owner_id for o in objectives} | {kr.owner_id for kr in key_results}
@@ -109,8 +116,8 @@ class StatusService:
             health = health_by_kpi(await store.kpis.health_rows(followed_ids))
             cutoffs = stale_before.values()
             skipped = await store.prompts.skipped_by(
-                min(cutoffs, default=now) - timedelta(days=1),
-                max(cutoffs, default=now) + timedelta(days=1),
+                min(cutoffs, default=now),  # owner periods of those weeks
+                max(cutoffs, default=now) + timedelta(weeks=1),
             )
         # Posted in a channel: people are named, never mentioned (a mention pings).
         names = await fill_names(self._directory, team_id, people, names, now)
@@ -213,7 +220,8 @@ def _key_result_view(
     actual = progress(measure)
     expected = expected_progress(cycle, now, kr.created_at) if has_pace(kr.kind) else None
     latest = history[0] if history else None
-    last_at = latest.created_at if latest else None
+    # The owner period it counts for (rows from before periods were stored: its arrival).
+    last_at = (latest.period_start or latest.created_at) if latest else None
     stale = kr.created_at < stale_before and (last_at is None or last_at < stale_before)
     return KeyResultView(
         number=kr.number,

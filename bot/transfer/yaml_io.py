@@ -167,6 +167,8 @@ class CheckInSpec:
     note: str | None = None
     author: Handle | None = None
     source: str = "import"
+    period: datetime | None = None  # the owner's period it counts for
+    no_change: bool = False
 
 
 @dataclass
@@ -626,7 +628,8 @@ def _measure(node: Node, fields: dict[str, Node], title: str) -> KeyResultSpec:
 
 
 def _check_in(node: Node) -> CheckInSpec:
-    fields = _fields(node, {"at", "value", "status", "confidence", "note", "by", "source"}, {"at"})
+    allowed = {"at", "value", "status", "confidence", "note", "by", "source", "period", "no_change"}
+    fields = _fields(node, allowed, {"at"})
     spec = CheckInSpec(at=_instant(fields["at"]), line=node.line, path=node.path)
     if "value" in fields and fields["value"].value is not None:
         spec.value = _number(fields["value"])
@@ -643,6 +646,12 @@ def _check_in(node: Node) -> CheckInSpec:
         spec.author = _person(fields["by"])
     if "source" in fields:
         spec.source = _text(fields["source"], 16)
+    if "period" in fields and fields["period"].value is not None:
+        spec.period = _instant(fields["period"])
+    if "no_change" in fields:
+        if not isinstance(fields["no_change"].value, bool):
+            raise _error(fields["no_change"], "must be true or false")
+        spec.no_change = fields["no_change"].value
     return spec
 
 
@@ -1096,6 +1105,8 @@ async def _apply_check_ins(
                 author_id=context.id_of(c.author) if c.author else None,
                 source=c.source,
                 created_at=c.at,
+                period_start=c.period,
+                no_change=c.no_change,
             )
             for c in spec.history
             if c.at not in known
@@ -1229,6 +1240,10 @@ def _export_check_in(check_in: CheckIn) -> dict[str, Any]:
     if check_in.author_id:
         out["by"] = check_in.author_id
     out["source"] = check_in.source
+    if check_in.period_start is not None:
+        out["period"] = iso(check_in.period_start)
+    if check_in.no_change:
+        out["no_change"] = True
     return out
 
 

@@ -1,4 +1,5 @@
-"""Buttons on the check-in DM: Update (one key result), Update all, Out this week."""
+"""Buttons on the check-in DM: Update and No change (one key result), Update all, Out
+this week."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.checkins import ACTION_OPEN_ALL, ACTION_OPEN_ONE, ACTION_SKIP, checkin_modal
+from bot.blocks.checkins import (
+    ACTION_NO_CHANGE,
+    ACTION_OPEN_ALL,
+    ACTION_OPEN_ONE,
+    ACTION_SKIP,
+    checkin_modal,
+    render_recorded,
+)
 from bot.blocks.common import render_error
 from bot.core.errors import UserError
 from handlers.deps import Deps
@@ -33,6 +41,27 @@ def register(app: AsyncApp, deps: Deps) -> None:
         pending = [kr.number for kr in view.key_results if not kr.recorded] if view else []
         await _open_modal(deps, body, client, prompt_id, pending or None)
 
+    async def no_change(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        team_id, user_id = body["team"]["id"], body["user"]["id"]
+        value = json.loads(action["value"])
+        channel = (body.get("channel") or {}).get("id") or user_id
+        try:
+            recorded = await deps.checkins.record_no_change(
+                team_id, user_id, [int(value["kr"])], "button", deps.clock(), int(value["prompt"])
+            )
+        except UserError as exc:
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=render_error(exc))
+            return
+        await client.chat_postEphemeral(
+            channel=channel, user=user_id, text=render_recorded(recorded)
+        )
+        await deps.cycle.after_check_in(
+            client, team_id, user_id, [item.key_result_number for item in recorded]
+        )
+
     async def skip(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
@@ -49,6 +78,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await deps.cycle.refresh_prompt(client, team_id, user_id, prompt_id)
 
     app.action(re.compile(rf"^{ACTION_OPEN_ONE}:\d+$"))(guarded(open_one))
+    app.action(re.compile(rf"^{ACTION_NO_CHANGE}:\d+$"))(guarded(no_change))
     app.action(ACTION_OPEN_ALL)(guarded(open_all))
     app.action(ACTION_SKIP)(guarded(skip))
 

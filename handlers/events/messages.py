@@ -17,7 +17,6 @@ from bot.blocks.checkins import render_reply, render_small_talk, render_taken_ba
 from bot.blocks.common import render_error
 from bot.checkins.dm import DM_HELP, small_talk
 from bot.core.errors import UserError
-from handlers.behalf import refresh_prompts_of
 from handlers.deps import Deps
 from handlers.listening import guarded
 
@@ -105,11 +104,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
             outcome.recorded, problems, edited=edited, replaced=outcome.replaced, help_text=DM_HELP
         )
         await client.chat_postMessage(channel=channel, text=reply)
-        for prompt_id in outcome.prompt_ids:
+        for prompt_id in outcome.prompt_ids:  # incl. one an edit reopened
             await deps.cycle.refresh_prompt(client, team_id, user_id, prompt_id)
-        await refresh_prompts_of(
-            deps, client, team_id, {r.on_behalf_of for r in outcome.recorded if r.on_behalf_of}
-        )
+        if outcome.recorded:  # its prompt and reminder DMs (the owner's, too) and a digest
+            await deps.cycle.after_check_in(
+                client, team_id, user_id, [item.key_result_number for item in outcome.recorded]
+            )
 
     app.event("message", matchers=[_matcher])(guarded(on_dm))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from storage.models import CheckIn, KeyResult
@@ -87,6 +87,79 @@ class CheckInRepository(TeamRepository):
             )
         )
         return set(rows.all())
+
+    async def for_week(
+        self, key_result_ids: Iterable[int], since: datetime, until: datetime
+    ) -> tuple[list[CheckIn], list[CheckIn]]:
+        """What a digest needs, in two queries whatever the history's length: per key
+        result the latest check-in with a value and the latest with a status among those
+        counting for periods before `since`, then every check-in counting for a period in
+        [since, until), each list oldest first. Rows without a period count by arrival."""
+        ids = list(set(key_result_ids))
+        if not ids:
+            return [], []
+        period = func.coalesce(CheckIn.period_start, CheckIn.created_at)
+        newest = (CheckIn.created_at.desc(), CheckIn.id.desc())
+        ranked = (
+            select(
+                CheckIn.id,
+                CheckIn.value.is_not(None).label("has_value"),
+                CheckIn.status.is_not(None).label("has_status"),
+                func.row_number()
+                .over(
+                    partition_by=(CheckIn.key_result_id, CheckIn.value.is_(None)), order_by=newest
+                )
+                .label("value_rank"),
+                func.row_number()
+                .over(
+                    partition_by=(CheckIn.key_result_id, CheckIn.status.is_(None)), order_by=newest
+                )
+                .label("status_rank"),
+            )
+            .where(CheckIn.team_id == self.team_id, CheckIn.key_result_id.in_(ids), period < since)
+            .subquery()
+        )
+        before = await self.session.scalars(
+            select(CheckIn)
+            .join(ranked, ranked.c.id == CheckIn.id)
+            .where(
+                or_(
+                    and_(ranked.c.has_value, ranked.c.value_rank == 1),
+                    and_(ranked.c.has_status, ranked.c.status_rank == 1),
+                )
+            )
+            .order_by(CheckIn.created_at, CheckIn.id)
+        )
+        during = await self.session.scalars(
+            select(CheckIn)
+            .where(
+                CheckIn.team_id == self.team_id,
+                CheckIn.key_result_id.in_(ids),
+                period >= since,
+                period < until,
+            )
+            .order_by(CheckIn.created_at, CheckIn.id)
+        )
+        return list(before.all()), list(during.all())
+
+    async def latest_by_author(
+        self, key_result_ids: Iterable[int], author_id: str
+    ) -> dict[int, CheckIn]:
+        """The newest check-in of each key result entered by this person (what their save
+        just stored, for themselves or on someone's behalf)."""
+        ids = list(set(key_result_ids))
+        if not ids:
+            return {}
+        rows = await self.session.scalars(
+            select(CheckIn)
+            .where(
+                CheckIn.team_id == self.team_id,
+                CheckIn.key_result_id.in_(ids),
+                CheckIn.entered_by == author_id,
+            )
+            .order_by(CheckIn.created_at, CheckIn.id)
+        )
+        return {c.key_result_id: c for c in rows.all()}
 
     async def all_for(self, key_result_ids: Iterable[int]) -> list[CheckIn]:
         """Every check-in of these key results, oldest first (export with history)."""

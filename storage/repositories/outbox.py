@@ -60,6 +60,15 @@ class OutboxRepository(TeamRepository):
         )
         return len(result.all())
 
+    async def by_key(self, dedupe_key: str) -> OutboxMessage | None:
+        """The row planned for this purpose, if any (e.g. a posted digest to update)."""
+        found: OutboxMessage | None = await self.session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.team_id == self.team_id, OutboxMessage.dedupe_key == dedupe_key
+            )
+        )
+        return found
+
     async def planned_keys(self, kind: str, since: datetime) -> set[str]:
         """Dedupe keys of rows of `kind` planned after `since`."""
         rows = await self.session.scalars(

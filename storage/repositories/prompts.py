@@ -251,6 +251,59 @@ class PromptRepository(TeamRepository):
             .execution_options(synchronize_session=False)
         )
 
+    async def record_reminder(self, prompt_id: int, channel_id: str, ts: str) -> None:
+        """Where the reminder DM is, so an answer updates it as well as the prompt."""
+        await self.session.execute(
+            update(Prompt)
+            .where(Prompt.team_id == self.team_id, Prompt.id == prompt_id)
+            .values(reminder_channel_id=channel_id, reminder_ts=ts)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def mark_answered(self, prompt_ids: Iterable[int], now: datetime) -> None:
+        """Prompts every key result of which has been answered: no reminder any more."""
+        ids = sorted(set(prompt_ids))
+        if not ids:
+            return
+        await self.session.execute(
+            update(Prompt)
+            .where(
+                Prompt.team_id == self.team_id,
+                Prompt.id.in_(ids),
+                Prompt.answered_at.is_(None),
+            )
+            .values(
+                answered_at=now,
+                state=case((Prompt.state.in_(["pending", "sent"]), "answered"), else_=Prompt.state),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    async def channel_owner_zones(self) -> dict[str, set[str]]:
+        """Each report channel → the time-zone names of its key-result owners ("" unknown).
+
+        The digest for a week waits for the owner whose week closes last: one query.
+        """
+        rows = await self.session.execute(
+            select(Objective.channel_id, func.coalesce(SlackUser.tz, ""))
+            .select_from(KeyResult)
+            .join(Objective, Objective.id == KeyResult.objective_id)
+            .outerjoin(
+                SlackUser,
+                and_(SlackUser.team_id == self.team_id, SlackUser.user_id == KeyResult.owner_id),
+            )
+            .where(
+                KeyResult.team_id == self.team_id,
+                Objective.status == "active",
+                Objective.channel_id.is_not(None),
+            )
+            .distinct()
+        )
+        zones: dict[str, set[str]] = {}
+        for channel_id, tz in rows.all():
+            zones.setdefault(str(channel_id), set()).add(str(tz))
+        return zones
+
     async def skipped_by(self, since: datetime, until: datetime) -> set[str]:
         """Owners who marked a period starting in [since, until) as skipped."""
         rows = await self.session.scalars(

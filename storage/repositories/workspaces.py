@@ -173,6 +173,15 @@ class WorkspaceRepository(TeamRepository):
         )
         return {row.user_id: row.tz for row in rows}
 
+    async def zone_of(self, user_id: str) -> str | None:
+        """One cached user's time-zone name (None when unknown)."""
+        found: str | None = await self.session.scalar(
+            select(SlackUser.tz).where(
+                SlackUser.team_id == self.team_id, SlackUser.user_id == user_id
+            )
+        )
+        return found
+
     async def zone_names(self) -> set[str]:
         """The distinct time-zone names of cached users ("" when Slack did not say)."""
         rows = await self.session.scalars(

@@ -17,6 +17,8 @@ from tests.support.harness import Bot
 MONDAY_9_MADRID = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # CET = UTC+1
 MONDAY_9_NEW_YORK = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # EST = UTC-5
 NEXT_MONDAY_9_UTC = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+# The week's digest waits for its last owner (U2 in New York) to close the week.
+NEXT_MONDAY_9_NEW_YORK = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 
 
 def prompts_to(bot: Bot, user: str) -> list[dict[str, Any]]:
@@ -130,6 +132,12 @@ async def test_dm_reply_records_and_confirms(bot: Bot) -> None:
         kr = await session.scalar(select(KeyResult).where(KeyResult.number == 1))
         prompt_row = await session.scalar(select(Prompt).where(Prompt.user_id == "U1"))
     assert kr is not None and kr.current_value == 150
+    # KR-2 is in the prompt too: the prompt is answered only once it has an answer.
+    assert prompt_row is not None and prompt_row.answered_at is None
+    await dm(bot, "U1", "KR-2 done")
+    await bot.slack.wait_until(lambda: len(bot.slack.messages("DU1")) >= 3)
+    async with bot.services.db.session() as session:
+        prompt_row = await session.scalar(select(Prompt).where(Prompt.user_id == "U1"))
     assert prompt_row is not None and prompt_row.answered_at is not None
 
 
@@ -222,7 +230,10 @@ async def test_modal_rejects_bad_input_then_stores(bot: Bot) -> None:
         user_id="U1",
         private_metadata=metadata,
     )
-    assert good.status == 200 and not good.text
+    assert good.status == 200
+    assert good.json["response_action"] == "update"  # the modal confirms what was saved
+    saved = json.dumps(good.json["view"])
+    assert "Check-in saved" in saved and "160 teams" in saved
     stored = await check_ins(bot)
     assert [(c.value, c.status, c.confidence, c.source) for c in stored] == [
         (160.0, "on_track", 7, "modal"),
@@ -256,7 +267,7 @@ async def test_skip_silences_reminder_and_digest(bot: Bot) -> None:
     await run_tick(bot, MONDAY_9_NEW_YORK + timedelta(hours=30))
     assert reminders_to(bot, "U2") == []
     assert len(reminders_to(bot, "U1")) == 1
-    await run_tick(bot, NEXT_MONDAY_9_UTC)
+    await run_tick(bot, NEXT_MONDAY_9_NEW_YORK)
     [digest] = [m for m in bot.slack.messages("C2") if "digest" in m["text"].lower()]
     body = json.dumps(digest["blocks"])
     assert "Not checked in" in body and "<@U1>" in body and "<@U2>" not in body
@@ -269,10 +280,11 @@ async def test_digest_after_the_period_closes(bot: Bot) -> None:
     await dm(bot, "U1", "KR-1 150 at risk: hiring slipped\nKR-2 done")
     await dm(bot, "U2", "4.5")
     await bot.slack.wait_until(lambda: len(bot.slack.messages("DU2")) >= 2)
-    await run_tick(bot, NEXT_MONDAY_9_UTC - timedelta(minutes=1))
+    await run_tick(bot, NEXT_MONDAY_9_UTC)  # Madrid's and UTC's week are over, not New York's
+    await run_tick(bot, NEXT_MONDAY_9_NEW_YORK - timedelta(minutes=1))
     assert [m for m in bot.slack.messages("C2")] == []
-    await run_tick(bot, NEXT_MONDAY_9_UTC)
-    await run_tick(bot, NEXT_MONDAY_9_UTC + timedelta(minutes=5))
+    await run_tick(bot, NEXT_MONDAY_9_NEW_YORK)
+    await run_tick(bot, NEXT_MONDAY_9_NEW_YORK + timedelta(minutes=5))
     [digest] = bot.slack.messages("C2")
     body = json.dumps(digest["blocks"])
     assert "O-1 Grow" in body

@@ -120,6 +120,7 @@ async def test_the_forms_people_write_are_read(bot: Bot) -> None:
         ("Launch yes", 2, 1.0, None, None),
         ("KR-2 no", 2, 0.0, None, None),
     ]
+    carried: dict[int, str | None] = {}  # a status not given carries over (README)
     for text, number, value, status, note in cases:
         answer = await dm(bot, "U1", text)
         assert answer.startswith(":white_check_mark: Recorded"), (text, answer)
@@ -127,8 +128,10 @@ async def test_the_forms_people_write_are_read(bot: Bot) -> None:
         stored = await last(bot)
         krs = await key_results(bot)
         assert stored.key_result_id == krs[number].id, text
-        assert (stored.value, stored.status, stored.note) == (value, status, note), text
+        expected_status = status if status is not None else carried.get(number)
+        assert (stored.value, stored.status, stored.note) == (value, expected_status, note), text
         assert stored.source == "dm" and stored.author_id == "U1"
+        carried[number] = stored.status
     assert len(await check_ins(bot)) == len(cases)
     assert (await key_results(bot))[4].current_value == 50_000.0
 
@@ -161,6 +164,10 @@ async def test_same_and_no_change_answer_the_prompt_without_a_new_value(bot: Bot
     assert (no_change.no_change, no_change.value) == (True, 0.0)  # not done, as it was
     assert same.prompt_id is not None and same.prompt_id == no_change.prompt_id
     assert (await key_results(bot))[1].current_value == 140.0
+    async with bot.services.db.session() as session:
+        prompt = await session.get(Prompt, same.prompt_id)
+        assert prompt is not None and prompt.state == "sent"  # KR-3 and KR-4 still to say
+    await dm(bot, "U1", "KR-3 same\nKR-4 no change")
     async with bot.services.db.session() as session:
         prompt = await session.get(Prompt, same.prompt_id)
         assert prompt is not None and prompt.state == "answered"
@@ -303,12 +310,13 @@ async def test_an_edit_redraws_the_prompt_and_reopens_it_when_emptied(bot: Bot) 
     bot.clock.now = MONDAY_9_MADRID
     await tick(bot.services, MONDAY_9_MADRID)
     ts = next_ts()
-    await dm(bot, "U1", "KR-1 150", ts=ts)
+    every = "KR-1 150\nKR-2 done\nKR-3 2\nKR-4 100"  # each key result of the prompt
+    await dm(bot, "U1", every, ts=ts)
     async with bot.services.db.session() as session:
         [prompt] = (await session.scalars(select(Prompt).where(Prompt.user_id == "U1"))).all()
         assert prompt.state == "answered"
     updates = len(bot.slack.calls_to("chat.update"))
-    emptied = await send(bot, edit("U1", ts, "KR-9 150", "KR-1 150"), "U1")
+    emptied = await send(bot, edit("U1", ts, "KR-9 150", every), "U1")
     assert "no key result KR-9" in emptied
     await bot.slack.wait_until(lambda: len(bot.slack.calls_to("chat.update")) > updates)
     async with bot.services.db.session() as session:

@@ -82,6 +82,8 @@ async def test_a_person_checks_in_and_acknowledges_an_alert_in_the_browser(
             await expect(modal.locator(".bk-error")).to_contain_text("must be a number")
             await value.fill("150")
             await modal.locator(".submit").click()
+            await expect(modal).to_contain_text("Check-in saved")  # the save is confirmed
+            await modal.locator(".cancel").click()
             await expect(modal).to_have_count(0)
             await expect(prompt).to_contain_text("Recorded 150 teams")
             await expect(prompt).to_contain_text("(edited)")

@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.schedule import DEFAULT_SCHEDULE, WeeklySlot, next_slot, previous_slot
+from bot.core.schedule import (
+    DEFAULT_SCHEDULE,
+    HALF_WEEK,
+    WeeklySlot,
+    digest_end_for,
+    last_closed_week,
+    next_slot,
+    owner_week_for,
+    previous_slot,
+    week_closes_at,
+)
 
 MADRID = ZoneInfo("Europe/Madrid")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -229,3 +239,42 @@ def test_a_year_of_slots_has_one_per_week(key: str) -> None:
     assert len(seen) == 53  # 2026 has 52 Sundays, plus the one on 3 January 2027
     assert len({s.astimezone(zone).date() for s in seen}) == len(seen)
     assert all(s.astimezone(zone).weekday() == 6 for s in seen)
+
+
+# Weeks across zones ------------------------------------------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+TOKYO = ZoneInfo("Asia/Tokyo")
+EDGE_ZONES = [BERLIN, NEW_YORK, TOKYO, KIRITIMATI, PAGO_PAGO, MADRID]
+
+
+def test_each_owner_has_their_own_week_and_the_last_one_closes_it() -> None:
+    slot = WeeklySlot(0, "09:30")
+    reference = utc(2026, 11, 2, 8, 30)  # Monday 09:30 in Berlin
+    assert owner_week_for(slot, reference, TOKYO) == utc(2026, 11, 2, 0, 30)
+    assert owner_week_for(slot, reference, NEW_YORK) == utc(2026, 11, 2, 14, 30)
+    names = ["Europe/Berlin", "America/New_York", "Asia/Tokyo"]
+    assert week_closes_at(slot, reference, names, BERLIN) == utc(2026, 11, 9, 14, 30)
+    assert week_closes_at(slot, reference, ["", "Asia/Tokyo"], BERLIN) == utc(2026, 11, 9, 8, 30)
+    # Tokyo's answer at 01:10Z on Monday counts for the week of Nov 2, not Oct 26.
+    tokyo_period = previous_slot(slot, utc(2026, 11, 2, 1, 10), TOKYO)
+    assert digest_end_for(slot, tokyo_period, BERLIN) == reference + WEEK
+    # At 08:35Z on Nov 16 New York is still in its week of Nov 9: the last closed is Nov 2.
+    assert last_closed_week(slot, utc(2026, 11, 16, 8, 35), names, BERLIN) == reference
+    assert last_closed_week(slot, utc(2026, 11, 16, 14, 30), names, BERLIN) == reference + WEEK
+
+
+@given(
+    st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31)),
+    st.sampled_from(EDGE_ZONES),
+    st.sampled_from([BERLIN, NEW_YORK, TOKYO, ZoneInfo("UTC")]),
+    st.integers(min_value=0, max_value=6),
+)
+def test_an_owner_period_maps_back_to_its_week(
+    moment: datetime, zone: ZoneInfo, server: ZoneInfo, weekday: int
+) -> None:
+    slot = WeeklySlot(weekday, "09:30")
+    reference = previous_slot(slot, moment.replace(tzinfo=UTC), server)
+    start = owner_week_for(slot, reference, zone)
+    assert abs(start - reference) <= HALF_WEEK
+    assert digest_end_for(slot, start, server) == reference + WEEK
