@@ -29,8 +29,10 @@ lint: $(STAMP_TEST)
 	$(BIN)/mypy bot/ handlers/ storage/
 	$(BIN)/lint-imports
 
+# Four workers, one test file each at a time: most end-to-end tests wait on real
+# processes, sockets and clocks rather than on the CPU, so they overlap well.
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 4 --dist loadfile
 
 # The pure tests (tests/unit/): seconds, no database or network.
 test-fast: $(STAMP_TEST)
