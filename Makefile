@@ -30,9 +30,12 @@ lint: $(STAMP_TEST)
 	$(BIN)/lint-imports
 
 # Four workers, one test file each at a time: most end-to-end tests wait on real
-# processes, sockets and clocks rather than on the CPU, so they overlap well.
+# processes, sockets and clocks rather than on the CPU, so they overlap well. The
+# `serial` ones (replicas and a database restart, paced against Slack's rate limits)
+# then run alone, so other tests' CPU does not bunch their requests.
 test: lint
-	$(BIN)/pytest -q -n 4 --dist loadfile
+	$(BIN)/pytest -q -n 4 --dist loadfile -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 # The pure tests (tests/unit/): seconds, no database or network.
 test-fast: $(STAMP_TEST)

@@ -33,6 +33,9 @@ from tests.support.seeding import prompts_by_owner, seed_due_owners
 from tests.support.slack_emulator import SlackEmulator
 from tests.support.slack_requests import SlackRequestSender
 
+# Several real processes paced against a rate-limited Slack: run alone (see the Makefile).
+pytestmark = pytest.mark.serial
+
 DOWN_FOR = 10.0
 RATE = 20.0
 

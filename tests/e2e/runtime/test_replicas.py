@@ -20,6 +20,9 @@ from tests.support.processes import Replica, okrbot_env, replicas
 from tests.support.seeding import prompts_by_owner, seed_due_owners
 from tests.support.slack_emulator import SlackEmulator
 
+# Several real processes paced against a rate-limited Slack: run alone (see the Makefile).
+pytestmark = pytest.mark.serial
+
 OWNERS = 300
 RATE = 50.0  # the workspace's chat.postMessage limit, per second
 TAKEOVER_LIMIT = 30.0  # seconds from the kill to the last prompt
