@@ -28,8 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, insert, select  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
 
+from bench.counting import StatementCounter  # noqa: E402
 from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
 from bot.blocks.checkins import render_digest  # noqa: E402
 from bot.checkins.cycle import digest_view  # noqa: E402
@@ -81,28 +80,6 @@ STATUSES = ("on_track", "on_track", "on_track", "at_risk", "off_track")
 
 def note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class StatementCounter:
-    """Counts every statement the engine sends to the database driver."""
-
-    def __init__(self, db: Database) -> None:
-        self.engine = db.engine.sync_engine
-        self.count = 0
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
-
-    @contextmanager
-    def counting(self) -> Iterator[list[int]]:
-        box: list[int] = []
-        before = self.count
-        yield box
-        box.append(self.count - before)
-
-    def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
 def server_week(first_week: datetime, week: int) -> datetime:

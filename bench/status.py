@@ -36,8 +36,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -47,8 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import delete, event, insert, select, update  # noqa: E402
+from sqlalchemy import delete, insert, select, update  # noqa: E402
 
+from bench.counting import StatementCounter  # noqa: E402
 from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
 from bot.blocks.status import render_status  # noqa: E402
 from bot.okrs.commands import Status, parse_okr_command  # noqa: E402
@@ -236,28 +235,6 @@ async def seed(db: Database, team_id: str, size: Size, clock: FakeClock) -> floa
 
 
 # Measurements ---------------------------------------------------------------
-
-
-class StatementCounter:
-    """Counts every statement the engine sends to the database driver."""
-
-    def __init__(self, db: Database) -> None:
-        self.engine = db.engine.sync_engine
-        self.count = 0
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
-
-    @contextmanager
-    def counting(self) -> Iterator[list[int]]:
-        box: list[int] = []
-        before = self.count
-        yield box
-        box.append(self.count - before)
-
-    def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
 async def statements_for(
