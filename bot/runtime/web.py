@@ -156,4 +156,8 @@ class QuietAppRunner(web.AppRunner):
 
 
 def make_runner(app: web.Application, **kwargs: Any) -> web.AppRunner:
+    # A refused request's unread body is not drained: aiohttp would otherwise read and
+    # discard up to 10 s of a stranger's upload on the bot's event loop. Every accepted
+    # request is read to its end, so only refusals hang up.
+    kwargs.setdefault("lingering_time", 0)
     return QuietAppRunner(app, **kwargs)
