@@ -107,6 +107,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # WAL's recommended setting: no fsync per commit (which cost a fan-out a fifth of its
+    # 50/s), still safe against a crashed process; only a power cut may lose the last ones.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
