@@ -8,7 +8,8 @@ PostgreSQL database (OKRBOT_BENCH_PG_DSN as in bench/throwaway.py); the Slack We
 API emulator runs in a child process; this process sends signed slash commands
 open-loop (one every 1/rate seconds, not waiting for the previous answer), as
 Slack would: `/okr status` (the work done after the ack, reply by response_url)
-and `/okr help` (answered in the ack), alternately.
+and `/okr help` (answered in the ack), alternately. Past what one process can do, acks
+stay fast and the follow-up replies queue: the report says when the last one arrived.
 
 For each rate: acks (HTTP status and latency p50/p99/max, measured here, from
 outside), errors (non-200, or an ack slower than Slack's 3 s), and follow-up
@@ -39,6 +40,7 @@ from tests.support.processes import okrbot_env, start_replica  # noqa: E402
 from tests.support.slack_requests import SlackRequestSender  # noqa: E402
 
 TEAM = "T1"
+DRAIN_LIMIT = 300.0  # seconds to wait for follow-up replies after the load ends
 
 
 def log(message: str) -> None:
@@ -141,14 +143,19 @@ async def measure(args: argparse.Namespace, slack: RemoteEmulator, url: str, pid
             load = Load(sender, response_url)
             before = slack.call("responses", response_url)
             await load.run(rate, args.seconds)
-            await asyncio.sleep(3)
+            wanted = load.sent // 2 + load.sent % 2  # one reply per /okr status
+            ended = time.monotonic()
             replies = slack.call("responses", response_url) - before
+            while replies < wanted and time.monotonic() - ended < DRAIN_LIMIT:
+                await asyncio.sleep(0.5)
+                replies = slack.call("responses", response_url) - before
+            drained = time.monotonic() - ended
             lat = [v * 1000 for v in load.latencies]
             print(
                 f"{rate:>7g} {load.sent:>6} {statistics.median(lat):>7.1f} "
                 f"{percentile(lat, 0.99):>7.1f} {max(lat):>7.1f} {len(load.errors):>6}"
-                f"   follow-up replies: {replies}/{load.sent // 2 + load.sent % 2}"
-                + (f"   {sorted(set(load.errors))}" if load.errors else "")
+                f"   follow-up replies: {replies}/{wanted}, the last {drained:.1f} s "
+                "after the load ended" + (f"   {sorted(set(load.errors))}" if load.errors else "")
             )
         if args.soak:
             print(f"\nSoak: {args.soak:g} s at {args.soak_rate:g}/s; bot RSS every 10 s (MiB):")

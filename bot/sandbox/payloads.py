@@ -67,6 +67,12 @@ def _form_payload(payload: dict[str, Any]) -> SlackPayload:
     return SlackPayload(urlencode({"payload": json.dumps(payload)}), FORM)
 
 
+def new_trigger_id() -> str:
+    """A trigger id of Slack's shape: every invocation gets its own, so two identical
+    commands in one second are two requests, not a replay."""
+    return f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:32]}"
+
+
 def slash_command(
     command: str,
     text: str,
@@ -77,7 +83,7 @@ def slash_command(
     channel_id: str = "C1",
     channel_name: str = "general",
     response_url: str,
-    trigger_id: str = "trig-1",
+    trigger_id: str | None = None,
 ) -> SlackPayload:
     """Form-encoded slash command body, fields in Slack's order."""
     fields = {
@@ -93,7 +99,7 @@ def slash_command(
         "api_app_id": APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
     }
     return SlackPayload(urlencode(fields), FORM)
 
@@ -173,7 +179,7 @@ def block_actions(
     message_ts: str | None = None,
     message: dict[str, Any] | None = None,
     view: dict[str, Any] | None = None,
-    trigger_id: str = "trig-1",
+    trigger_id: str | None = None,
     response_url: str | None = None,
     block_id: str = "b",
     action_type: str = "button",
@@ -190,7 +196,7 @@ def block_actions(
         "user": _user(user_id, team_id, user_name),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
         "team": _team(team_id),
         "enterprise": None,
         "is_enterprise_install": False,
@@ -234,7 +240,7 @@ def view_submission(
     hash: str = "h",
     blocks: list[dict[str, Any]] | None = None,
     title: str = "Modal",
-    trigger_id: str = "trig-1",
+    trigger_id: str | None = None,
     response_urls: list[dict[str, Any]] | None = None,
 ) -> SlackPayload:
     """Form-encoded ``payload=<json>`` for a ``view_submission``."""
@@ -265,7 +271,7 @@ def view_submission(
         "user": _user(user_id, team_id, user_name),
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
         "view": view,
         "response_urls": response_urls or [],
         "is_enterprise_install": False,
@@ -280,7 +286,7 @@ def shortcut(
     team_id: str = "T1",
     user_id: str = "U1",
     user_name: str = "ana",
-    trigger_id: str = "trig-1",
+    trigger_id: str | None = None,
     message: dict[str, Any] | None = None,
     channel_id: str | None = None,
 ) -> SlackPayload:
@@ -294,7 +300,7 @@ def shortcut(
         "is_enterprise_install": False,
         "enterprise": None,
         "callback_id": callback_id,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
     }
     if message is not None:
         payload["message"] = message

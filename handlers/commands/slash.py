@@ -4,7 +4,9 @@ replies through `respond`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -25,6 +27,15 @@ FAILED = ":x: Something went wrong on our side; nothing was changed. Please try 
 UNREACHABLE = (
     ":warning: okrbot can't reach its database, try again in a minute. Nothing was changed."
 )
+
+
+# Commands' follow-up work (database and rendering) running at once, per app. Past what
+# the process can do, acks must still leave within Slack's 3 s: the rest of the work
+# waits its turn here (its response_url stays valid for 30 minutes) instead of crowding
+# the event loop the acks need. Replies to Slack are sent outside the turn, so a slow
+# Slack does not hold one.
+FOLLOW_UPS_AT_ONCE = 4
+_follow_ups: weakref.WeakKeyDictionary[AsyncApp, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
 def register_slash_command(
@@ -57,6 +68,8 @@ def register_slash_command(
         else:
             await ack()
 
+    turns = _follow_ups.setdefault(app, asyncio.Semaphore(FOLLOW_UPS_AT_ONCE))
+
     async def run(command: dict[str, Any], respond: AsyncRespond) -> None:
         result = parsed(command.get("text", ""))
         if isinstance(result, UserError | help_type):
@@ -65,7 +78,8 @@ def register_slash_command(
             return  # the ack said so
         actor = Actor(command["team_id"], command["user_id"], command.get("channel_id"))
         try:
-            reply = await execute(deps, actor, result, command)
+            async with turns:  # the work waits its turn; the reply below does not
+                reply = await execute(deps, actor, result, command)
         except UserError as exc:
             deps.metrics.commands.labels(name, "user_error").inc()
             await respond(response_type="ephemeral", text=render_error(exc), replace_original=False)
