@@ -80,6 +80,19 @@ class Workspace(Base):
     alert_repeat_hours: Mapped[float | None] = mapped_column(Float)
     # Missed periods in a row after which the objective's owner is told (None: never).
     escalate_after: Mapped[int | None] = mapped_column(Integer)
+    # Bumped by database triggers (migration 0016) on every write that can make an owner
+    # due a prompt; planning remembers the version and schedules it last answered "who
+    # is due" for (`prompts_planned_key`) and the instants that answer holds for (no
+    # owner's period starts or ends between `from` and `until`).
+    planning_version: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", nullable=False
+    )
+    prompts_planned_key: Mapped[str | None] = mapped_column(String(255))
+    prompts_planned_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prompts_planned_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Key-result owners the user cache lacks, as counted at `owners_missing_version`.
+    owners_missing: Mapped[int | None] = mapped_column(Integer)
+    owners_missing_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class Objective(Base):
@@ -216,6 +229,7 @@ class Prompt(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "user_id", "period_start"),
         Index("ix_prompts_state", "state"),
+        Index("ix_prompts_reminders", "team_id", "state", "reminded_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -369,6 +383,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "dedupe_key"),
         Index("ix_outbox_state_due", "state", "due_at"),
+        Index("ix_outbox_team_state_due", "team_id", "state", "due_at"),
+        Index("ix_outbox_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -191,7 +191,7 @@ class CheckInCycle:
                 upcoming = await due_prompts(
                     store, context, now + WEEK, self._settings.fallback_zone
                 )
-                due = [d for d in upcoming if d.user_id == user_id]
+                due = [d for d in upcoming.due if d.user_id == user_id]
             if not due:
                 raise UserError(
                     "you have no check-in coming up to skip (you own no active key results)"

@@ -8,9 +8,11 @@ tick) and `now`, and is cheap when nothing is due.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.checkins.away import hold_away
@@ -19,6 +21,7 @@ from bot.core.schedule import (
     WEEK,
     Schedules,
     WeeklySlot,
+    next_slot,
     previous_slot,
     week_closes_at,
     zone_named,
@@ -29,7 +32,22 @@ from storage.repositories.outbox import Planned
 from storage.repositories.prompts import NewPrompt, PlannedPrompt
 
 USER_SYNC_INTERVAL = timedelta(hours=12)
+# UTC offsets span UTC-12 to UTC+14: an owner's week ends at most 26 h (here with an
+# hour to spare) before the same weekday and hour in the server's zone.
+ZONE_SPREAD = timedelta(hours=27)
 UNKNOWN_OWNER_RETRY = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PlannedSpan:
+    """Nobody became due between `since` and `until` while the planning key stays `key`."""
+
+    key: str
+    since: datetime
+    until: datetime
+
+    def covers(self, key: str, now: datetime) -> bool:
+        return key == self.key and self.since <= now < self.until
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,10 @@ class TeamContext:
     # Set by an admin in the App Home; None keeps the environment's defaults.
     reminder_hours: float | None = None
     digest_delay_hours: float | None = None
+    # What "who is due a prompt" was last answered for (see `due_prompts`).
+    planning_version: int = 0
+    prompts_planned: PlannedSpan | None = None
+    owners_missing_counted: bool = False  # counted now, not the count kept for the version
 
     def slot_of(self, objective_id: int) -> WeeklySlot:
         """The weekly slot the key results of an objective are asked at."""
@@ -63,15 +85,35 @@ async def load_context(store: TeamStore) -> TeamContext | None:
     workspace = await store.workspace.get()
     if workspace is None:
         return None
+    version = workspace.planning_version
+    # Who lacks a cached zone changes only with the planning version (the same writes).
+    missing = workspace.owners_missing
+    counted = missing is None or workspace.owners_missing_version != version
+    if counted:
+        missing = await store.workspace.owners_missing_from_cache()
+    planned = None
+    if (
+        workspace.prompts_planned_key
+        and workspace.prompts_planned_from
+        and workspace.prompts_planned_until
+    ):
+        planned = PlannedSpan(
+            workspace.prompts_planned_key,
+            workspace.prompts_planned_from,
+            workspace.prompts_planned_until,
+        )
     return TeamContext(
         team_id=store.team_id,
         installed=workspace.installed,
         schedules=Schedules.from_rows(await store.prompts.schedules(), workspace.created_at),
         objective_channels=await store.okrs.active_channels(),
         users_synced_at=workspace.users_synced_at,
-        owners_missing_from_cache=await store.workspace.owners_missing_from_cache(),
+        owners_missing_from_cache=missing or 0,
         reminder_hours=workspace.reminder_hours,
         digest_delay_hours=workspace.digest_delay_hours,
+        planning_version=version,
+        prompts_planned=planned,
+        owners_missing_counted=counted,
     )
 
 
@@ -114,31 +156,61 @@ class DuePrompt:
     period_start: datetime
 
 
+def planning_key(context: TeamContext, fallback: ZoneInfo) -> str:
+    """What the answer to "who is due" depends on besides time: the data (the planning
+    version, bumped by the database on every write that matters) and the schedules."""
+    schedules = context.schedules
+    described = repr(
+        (
+            fallback.key,
+            slot_key(schedules.default),
+            schedules.default_since.isoformat(),
+            sorted(
+                (ch, slot_key(slot), since.isoformat())
+                for ch, (slot, since) in schedules.by_channel.items()
+            ),
+        )
+    )
+    return f"{context.planning_version}:{hashlib.sha256(described.encode()).hexdigest()[:40]}"
+
+
+@dataclass(frozen=True)
+class DueAnswer:
+    """Who is due, and the span of time over which that answer holds."""
+
+    due: list[DuePrompt]
+    span: PlannedSpan | None  # None when nobody can be due (not installed)
+
+
 async def due_prompts(
     store: TeamStore, context: TeamContext, now: datetime, fallback: ZoneInfo
-) -> list[DuePrompt]:
+) -> DueAnswer:
     """Owners whose slot has come in their own time zone and who have no prompt for it yet.
 
     Slot arithmetic is done once per (slot, zone) pair, never per owner; who is due
-    for each pair is answered in SQL (two queries whatever the team's size), so a
-    tick with nothing due costs little however many owners there are.
+    for each pair is answered in SQL (one query whatever the team's size). The answer
+    holds until some pair's next slot, or until the data or schedules change.
     """
     if not context.installed:
-        return []
+        return DueAnswer([], None)
+    key = planning_key(context, fallback)
     schedules = context.schedules
     slots = {schedules.default} | {slot for slot, _ in schedules.by_channel.values()}
     names = await store.workspace.zone_names() | {""}
-    periods = [
-        (slot_key(slot), name, previous_slot(slot, now, zone_named(name or None, fallback)))
-        for slot in slots
-        for name in names
-    ]
+    pairs = [(slot, name, zone_named(name or None, fallback)) for slot in slots for name in names]
+    periods = [(slot_key(slot), name, previous_slot(slot, now, zone)) for slot, name, zone in pairs]
     rows = await store.prompts.due(
         periods,
         {ch: (slot_key(slot), since) for ch, (slot, since) in schedules.by_channel.items()},
         (slot_key(schedules.default), schedules.default_since),
     )
-    return [DuePrompt(owner, parse_slot_key(key), start) for owner, key, start in rows]
+    span = PlannedSpan(
+        key,
+        max(start for _, _, start in periods),
+        min(next_slot(slot, now, zone) for slot, _, zone in pairs),
+    )
+    due = [DuePrompt(owner, parse_slot_key(k), start) for owner, k, start in rows]
+    return DueAnswer(due, span)
 
 
 PROMPT_BATCH = 500
@@ -147,8 +219,23 @@ PROMPT_BATCH = 500
 async def plan_prompts(
     store: TeamStore, context: TeamContext, now: datetime, fallback: ZoneInfo
 ) -> int:
-    """Create the prompt and its outbox row for every due owner; returns how many."""
-    due = await hold_away(store, await due_prompts(store, context, now, fallback), now)
+    """Create the prompt and its outbox row for every due owner; returns how many.
+
+    Once everyone due has a prompt, nobody else is until the answer's span ends or the
+    planning key changes: an idle tick within it asks nothing (O(due), not O(owners))."""
+    if context.owners_missing_counted:
+        await store.workspace.note_owners_missing(
+            context.owners_missing_from_cache, context.planning_version
+        )
+    span = context.prompts_planned
+    if span is not None and span.covers(planning_key(context, fallback), now):
+        return 0
+    answer = await due_prompts(store, context, now, fallback)
+    due = await hold_away(store, answer.due, now)
+    if answer.span is not None:  # everyone due gets a prompt below
+        await store.workspace.note_prompts_planned(
+            answer.span.key, answer.span.since, answer.span.until
+        )
     created = 0
     for start in range(0, len(due), PROMPT_BATCH):
         chunk = due[start : start + PROMPT_BATCH]
@@ -225,7 +312,7 @@ async def plan_digests(
     if not channels:
         return 0
     known = await store.outbox.planned_keys("digest", now - 3 * WEEK - delay)
-    owner_zones = await store.prompts.channel_owner_zones()
+    owner_zones: dict[str, Any] | None = None  # asked for only when a week may have closed
     rows = []
     for channel_id, first_created in channels:
         slot, since = context.schedules.for_channel(channel_id)
@@ -236,11 +323,14 @@ async def plan_digests(
             period_start = period_end - WEEK
             if since > period_start or first_created >= period_end:
                 continue
+            key = digest_key(channel_id, period_end)
+            # No owner's week closes more than ZONE_SPREAD before the server's.
+            if key in known or period_end - ZONE_SPREAD + delay > now:
+                continue
+            if owner_zones is None:
+                owner_zones = await store.prompts.channel_owner_zones()
             closes = week_closes_at(slot, period_start, owner_zones.get(channel_id, ()), zone_)
             if closes + delay > now:
-                continue
-            key = digest_key(channel_id, period_end)
-            if key in known:
                 continue
             known.add(key)
             rows.append(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, true, update
 
 from storage.models import DeliveryLeader, OutboxMessage
 from storage.repositories.base import TeamRepository, database_now, upsert_insert
@@ -70,10 +70,13 @@ class OutboxRepository(TeamRepository):
         return found
 
     async def planned_keys(self, kind: str, since: datetime) -> set[str]:
-        """Dedupe keys of rows of `kind` planned after `since`."""
+        """Dedupe keys of rows of `kind` planned after `since`, whose keys begin with
+        `kind:` (a range of the (team, dedupe key) index, not a scan of every prompt)."""
         rows = await self.session.scalars(
             select(OutboxMessage.dedupe_key).where(
                 OutboxMessage.team_id == self.team_id,
+                OutboxMessage.dedupe_key >= f"{kind}:",
+                OutboxMessage.dedupe_key < f"{kind};",  # ";" follows ":" in ASCII
                 OutboxMessage.kind == kind,
                 OutboxMessage.created_at > since,
             )
@@ -192,16 +195,22 @@ class OutboxRepository(TeamRepository):
 
     async def has_work(self, kinds: Iterable[str], now: datetime, lease: timedelta) -> bool:
         """Anything of these kinds due, or held by some sender (read-only: the idle check)."""
-        found = await self.session.scalar(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.team_id == self.team_id,
-                OutboxMessage.kind.in_(list(kinds)),
-                or_(self._claimable(now, lease), OutboxMessage.state == "sending"),
+        # Two probes of the (team, state, due) index; as one OR they were a scan of
+        # every row the team ever sent.
+        for state, due in (("pending", OutboxMessage.due_at <= now), ("sending", true())):
+            found = await self.session.scalar(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.team_id == self.team_id,
+                    OutboxMessage.state == state,
+                    due,
+                    OutboxMessage.kind.in_(list(kinds)),
+                )
+                .limit(1)
             )
-            .limit(1)
-        )
-        return found is not None
+            if found is not None:
+                return True
+        return False
 
     async def in_flight(self, kinds: Iterable[str]) -> int:
         """Rows of these kinds some sender holds now (alive, or dead until its lease ends)."""

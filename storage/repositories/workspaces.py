@@ -69,9 +69,29 @@ class WorkspaceRepository(TeamRepository):
         result = await self.session.execute(
             update(Workspace)
             .where(Workspace.team_id == self.team_id, Workspace.installed.is_(False))
-            .values(installed=True, uninstalled_at=None)
+            .values(installed=True, uninstalled_at=None, prompts_planned_key=None)
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def note_prompts_planned(self, key: str, since: datetime, until: datetime) -> None:
+        """Who is due was answered for `key` (planning version and schedules), and that
+        answer holds from `since` to `until` (no owner's period starts in between) unless
+        the key changes."""
+        await self.session.execute(
+            update(Workspace)
+            .where(Workspace.team_id == self.team_id)
+            .values(
+                prompts_planned_key=key, prompts_planned_from=since, prompts_planned_until=until
+            )
+        )
+
+    async def note_owners_missing(self, count: int, version: int) -> None:
+        """Keep the count of owners missing from the user cache, as of `version`."""
+        await self.session.execute(
+            update(Workspace)
+            .where(Workspace.team_id == self.team_id)
+            .values(owners_missing=count, owners_missing_version=version)
+        )
 
     async def erase_if_uninstalled_before(self, cutoff: datetime) -> bool:
         """Delete the workspace and, through the foreign keys, every row it owns, when it

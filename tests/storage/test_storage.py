@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import StatementError
 
@@ -473,3 +473,70 @@ async def test_sqlite_connections_use_wal_and_commit_without_an_fsync_each(tmp_p
     finally:
         await db.dispose()
     assert (journal, synchronous, foreign_keys) == ("wal", 1, 1)
+
+
+# The planning version (migration 0016's triggers) -------------------------------------
+
+
+async def _version(db: Database, team_id: str) -> int:
+    async with db.session() as session:
+        workspace = await session.get(Workspace, team_id)
+        assert workspace is not None
+        return workspace.planning_version
+
+
+async def test_every_write_that_can_make_an_owner_due_bumps_the_planning_version(
+    db: Database,
+) -> None:
+    """Triggers, so no code path can forget; writes that cannot make anyone due do not
+    bump it (the idle tick would ask "who is due" again for nothing)."""
+    async with db.session() as session:
+        session.add_all(
+            [Workspace(team_id=t, created_at=NOW, installed=True) for t in ("T1", "T2")]
+        )
+    async with db.session() as session:
+        objective = objective_row("T1", 1)
+        session.add(objective)
+        await session.flush()
+        session.add(key_result_row("T1", 1, objective.id))
+        objective_id = objective.id
+    steps: list[tuple[str, str, bool]] = [
+        ("UPDATE key_results SET owner_id = 'U2'", "a key result's new owner", True),
+        ("UPDATE key_results SET title = 'Renamed'", "a renamed key result", False),
+        ("UPDATE key_results SET current_value = 7", "a new value", False),
+        ("UPDATE objectives SET status = 'archived'", "an objective archived", True),
+        ("UPDATE objectives SET status = 'archived'", "archived again (no change)", False),
+        ("UPDATE objectives SET channel_id = 'C9'", "an objective's new channel", True),
+        ("UPDATE objectives SET title = 'Renamed'", "a renamed objective", False),
+    ]
+    async with db.session() as session:
+        session.add(SlackUser(team_id="T1", user_id="U2", tz=None, is_admin=False, fetched_at=NOW))
+    async with db.session() as session:
+        session.add(
+            Prompt(
+                team_id="T1",
+                user_id="U2",
+                period_start=NOW,
+                period_end=NOW + timedelta(days=7),
+                created_at=NOW,
+            )
+        )
+    before = await _version(db, "T1")
+    steps += [
+        ("UPDATE slack_users SET tz = 'Asia/Tokyo'", "a time zone learned", True),
+        ("UPDATE slack_users SET tz = 'Asia/Tokyo'", "the same time zone again", False),
+        ("UPDATE slack_users SET name = 'ben'", "a new display name", False),
+        ("UPDATE prompts SET state = 'sent'", "a prompt sent", False),
+        ("DELETE FROM prompts", "a prompt deleted", True),
+        ("DELETE FROM slack_users", "a cached user forgotten", True),
+    ]
+    for statement, what, bumps in steps:
+        async with db.session() as session:
+            await session.execute(text(f"{statement} WHERE team_id = 'T1'"))
+        after = await _version(db, "T1")
+        assert after == before + (1 if bumps else 0), what
+        before = after
+    async with db.session() as session:
+        session.add(key_result_row("T1", 2, objective_id, owner_id="U3"))
+    assert await _version(db, "T1") == before + 1, "a new key result"
+    assert await _version(db, "T2") == 0, "another workspace's writes leave it alone"
