@@ -31,8 +31,8 @@ lint: $(STAMP_TEST)
 
 # Four workers, one test file each at a time: most end-to-end tests wait on real
 # processes, sockets and clocks rather than on the CPU, so they overlap well. The
-# `serial` ones (replicas and a database restart, paced against Slack's rate limits)
-# then run alone, so other tests' CPU does not bunch their requests.
+# `serial` ones (replicas and a database restart, paced against Slack's rate limits, and
+# the hostile-load check) then run alone, so other tests' CPU does not skew them.
 test: lint
 	$(BIN)/pytest -q -n 4 --dist loadfile -m "not serial"
 	$(BIN)/pytest -q -m serial

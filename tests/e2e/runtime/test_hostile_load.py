@@ -4,8 +4,13 @@ numbers); the bound here is Slack's 3 s, so a busy machine cannot make it flake.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.harness import Bot
 from tests.support.hostile_load import hostile_load
+
+# A load test: beside three other workers its strangers' process takes a core they need.
+pytestmark = pytest.mark.serial
 
 
 async def test_health_and_commands_answer_while_hostile_bodies_are_in_flight(bot: Bot) -> None:
