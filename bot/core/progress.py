@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -54,6 +55,7 @@ def current_cycle(now: datetime) -> str:
     return f"{now.year}-Q{(now.month - 1) // 3 + 1}"
 
 
+@functools.lru_cache(maxsize=256)  # a report asks once per key result, of a few cycles
 def cycle_bounds(cycle: str) -> tuple[datetime, datetime]:
     """[start, end) in UTC: `2026-Q4` is 1 Oct – 31 Dec, `2026-H1` Jan–Jun, `2026` the year."""
     normalized = parse_cycle(cycle)
