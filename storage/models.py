@@ -383,7 +383,6 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "dedupe_key"),
         Index("ix_outbox_state_due", "state", "due_at"),
-        Index("ix_outbox_team_state_due", "team_id", "state", "due_at"),
         Index("ix_outbox_created", "created_at"),
     )
 

@@ -195,8 +195,8 @@ class OutboxRepository(TeamRepository):
 
     async def has_work(self, kinds: Iterable[str], now: datetime, lease: timedelta) -> bool:
         """Anything of these kinds due, or held by some sender (read-only: the idle check)."""
-        # Two probes of the (team, state, due) index; as one OR they were a scan of
-        # every row the team ever sent.
+        # Two probes of the (state, due) index; as one OR they were a scan of every row
+        # the team ever sent.
         for state, due in (("pending", OutboxMessage.due_at <= now), ("sending", true())):
             found = await self.session.scalar(
                 select(OutboxMessage.id)

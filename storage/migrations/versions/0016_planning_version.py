@@ -113,7 +113,6 @@ def upgrade() -> None:
     op.create_index(
         "ix_prompts_reminders", "prompts", ["team_id", "state", "reminded_at", "sent_at"]
     )
-    op.create_index("ix_outbox_team_state_due", "outbox", ["team_id", "state", "due_at"])
     op.create_index("ix_outbox_created", "outbox", ["created_at"])
     create_triggers()
 
@@ -121,7 +120,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     drop_triggers()
     op.drop_index("ix_outbox_created", table_name="outbox")
-    op.drop_index("ix_outbox_team_state_due", table_name="outbox")
     op.drop_index("ix_prompts_reminders", table_name="prompts")
     with op.batch_alter_table("workspaces", schema=None) as batch_op:
         batch_op.drop_column("owners_missing_version")
