@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, update
 
@@ -161,12 +162,20 @@ async def seed_due_owners(url: str, slack: SlackEmulator, count: int) -> list[st
     return owners
 
 
+def prompts_to(slack: SlackEmulator, user: str) -> list[dict[str, Any]]:
+    """The prompt DMs okrbot posted to `user` (known by the outbox's message metadata)."""
+    prompts = []
+    for message in slack.messages(f"D{user}"):
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == METADATA_EVENT and payload.get("kind") == "prompt":
+            prompts.append(message)
+    return prompts
+
+
 def prompts_by_owner(slack: SlackEmulator, owners: list[str]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for owner in owners:
-        for message in slack.messages(f"D{owner}"):
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == METADATA_EVENT and payload.get("kind") == "prompt":
-                counts[owner] += 1
+        if found := len(prompts_to(slack, owner)):
+            counts[owner] = found
     return counts

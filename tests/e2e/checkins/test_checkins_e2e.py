@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.runtime.jobs import tick
 from storage.models import CheckIn, KeyResult, OutboxMessage, Prompt
 from tests.support.harness import Bot
+from tests.support.seeding import prompts_to
 
 # Wednesday 25 Nov 2026, 10:00 UTC is when the fixtures' clock starts.
 MONDAY_9_MADRID = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # CET = UTC+1
@@ -19,14 +20,6 @@ MONDAY_9_NEW_YORK = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # EST = UTC-5
 NEXT_MONDAY_9_UTC = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 # The week's digest waits for its last owner (U2 in New York) to close the week.
 NEXT_MONDAY_9_NEW_YORK = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
-
-
-def prompts_to(bot: Bot, user: str) -> list[dict[str, Any]]:
-    return [
-        m
-        for m in bot.slack.messages(f"D{user}")
-        if (m.get("metadata") or {}).get("event_payload", {}).get("kind") == "prompt"
-    ]
 
 
 def reminders_to(bot: Bot, user: str) -> list[dict[str, Any]]:
@@ -76,37 +69,37 @@ async def check_ins(bot: Bot) -> list[CheckIn]:
 async def test_each_owner_is_prompted_once_at_their_local_slot(bot: Bot) -> None:
     await setup_okrs(bot)
     await run_tick(bot, MONDAY_9_MADRID - timedelta(minutes=1))
-    assert prompts_to(bot, "U1") == []
+    assert prompts_to(bot.slack, "U1") == []
     await run_tick(bot, MONDAY_9_MADRID)
     await run_tick(bot, MONDAY_9_MADRID)  # the same instant twice
     await run_tick(bot, MONDAY_9_MADRID + timedelta(minutes=1))
-    [prompt] = prompts_to(bot, "U1")
+    [prompt] = prompts_to(bot.slack, "U1")
     text = json.dumps(prompt["blocks"])
     assert "KR-1" in text and "KR-2" in text and "KR-3" not in text
     assert "Update all" in text and "Out this week" in text
-    assert prompts_to(bot, "U2") == []  # still 09:00 only in Madrid
+    assert prompts_to(bot.slack, "U2") == []  # still 09:00 only in Madrid
     await run_tick(bot, MONDAY_9_NEW_YORK)
-    [ben] = prompts_to(bot, "U2")
+    [ben] = prompts_to(bot.slack, "U2")
     assert "KR-3" in json.dumps(ben["blocks"])
-    assert len(prompts_to(bot, "U1")) == 1
+    assert len(prompts_to(bot.slack, "U1")) == 1
 
 
 async def test_no_prompt_for_a_slot_before_the_key_result_existed(bot: Bot) -> None:
     bot.clock.now = MONDAY_9_MADRID + timedelta(hours=3)
     await setup_okrs(bot)
     await run_tick(bot, MONDAY_9_MADRID + timedelta(hours=4))
-    assert prompts_to(bot, "U1") == []
+    assert prompts_to(bot.slack, "U1") == []
     await run_tick(bot, MONDAY_9_MADRID + timedelta(days=7))
-    assert len(prompts_to(bot, "U1")) == 1
+    assert len(prompts_to(bot.slack, "U1")) == 1
 
 
 async def test_missed_slot_is_prompted_while_its_period_is_open_not_after(bot: Bot) -> None:
     await setup_okrs(bot)
     # Down over Monday's slot; back on Thursday: the period is still open.
     await run_tick(bot, MONDAY_9_MADRID + timedelta(days=3))
-    assert len(prompts_to(bot, "U1")) == 1
+    assert len(prompts_to(bot.slack, "U1")) == 1
     # U2 is down over the whole week: back after the next slot, only that one is sent.
-    [ben] = prompts_to(bot, "U2")  # Thursday also covers New York's Monday
+    [ben] = prompts_to(bot.slack, "U2")  # Thursday also covers New York's Monday
     assert ben
 
 
@@ -184,7 +177,7 @@ async def test_retried_event_delivery_is_processed_once(bot: Bot) -> None:
 async def test_modal_rejects_bad_input_then_stores(bot: Bot) -> None:
     await setup_okrs(bot)
     await run_tick(bot, MONDAY_9_MADRID)
-    [prompt] = prompts_to(bot, "U1")
+    [prompt] = prompts_to(bot.slack, "U1")
     prompt_id = prompt["metadata"]["event_payload"]["outbox_id"]
     async with bot.services.db.session() as session:
         row = await session.get(OutboxMessage, prompt_id)
@@ -315,14 +308,14 @@ async def test_owners_at_the_edges_of_the_clock_are_prompted_at_their_own_nine(b
     await bot.command('kr add O-1 "West" from 0 to 1 owner <@UPAGO>')
     # Monday 09:00 in Kiritimati is Sunday 19:00 UTC; in Pago Pago, Monday 20:00 UTC.
     await run_tick(bot, datetime(2026, 11, 29, 18, 59, tzinfo=UTC))
-    assert prompts_to(bot, "UKIR") == []
+    assert prompts_to(bot.slack, "UKIR") == []
     await run_tick(bot, datetime(2026, 11, 29, 19, 0, tzinfo=UTC))
-    assert len(prompts_to(bot, "UKIR")) == 1
+    assert len(prompts_to(bot.slack, "UKIR")) == 1
     await run_tick(bot, datetime(2026, 11, 30, 19, 59, tzinfo=UTC))
-    assert prompts_to(bot, "UPAGO") == []
+    assert prompts_to(bot.slack, "UPAGO") == []
     await run_tick(bot, datetime(2026, 11, 30, 20, 0, tzinfo=UTC))
-    assert len(prompts_to(bot, "UPAGO")) == 1
-    assert len(prompts_to(bot, "UKIR")) == 1
+    assert len(prompts_to(bot.slack, "UPAGO")) == 1
+    assert len(prompts_to(bot.slack, "UKIR")) == 1
 
 
 async def test_daylight_saving_change_keeps_the_local_slot(bot: Bot) -> None:
@@ -331,9 +324,9 @@ async def test_daylight_saving_change_keeps_the_local_slot(bot: Bot) -> None:
     await setup_okrs(bot)
     await run_tick(bot, datetime(2026, 10, 26, 13, 0, tzinfo=UTC))
     await run_tick(bot, datetime(2026, 11, 2, 13, 0, tzinfo=UTC))
-    assert len(prompts_to(bot, "U2")) == 1  # 08:00 local after the change: not yet
+    assert len(prompts_to(bot.slack, "U2")) == 1  # 08:00 local after the change: not yet
     await run_tick(bot, datetime(2026, 11, 2, 14, 0, tzinfo=UTC))
-    assert len(prompts_to(bot, "U2")) == 2
+    assert len(prompts_to(bot.slack, "U2")) == 2
 
 
 async def test_a_channel_can_have_its_own_schedule(bot: Bot) -> None:
@@ -345,20 +338,20 @@ async def test_a_channel_can_have_its_own_schedule(bot: Bot) -> None:
     shown = await bot.command("schedule #growth")
     assert "Friday 15:00" in shown.text
     await run_tick(bot, datetime(2026, 11, 27, 13, 59, tzinfo=UTC))
-    assert prompts_to(bot, "U1") == []
+    assert prompts_to(bot.slack, "U1") == []
     await run_tick(bot, datetime(2026, 11, 27, 14, 0, tzinfo=UTC))  # Friday 15:00 Madrid
-    [prompt] = prompts_to(bot, "U1")
+    [prompt] = prompts_to(bot.slack, "U1")
     assert "KR-1" in json.dumps(prompt["blocks"])
     await run_tick(bot, MONDAY_9_MADRID)  # the workspace's Monday slot does not apply to C2
-    assert len(prompts_to(bot, "U1")) == 1
+    assert len(prompts_to(bot.slack, "U1")) == 1
     await run_tick(bot, MONDAY_9_NEW_YORK)  # U2's key result is on C2 too
-    assert len(prompts_to(bot, "U2")) == 1
+    assert len(prompts_to(bot.slack, "U2")) == 1
 
 
 async def test_out_this_week_button(bot: Bot) -> None:
     await setup_okrs(bot)
     await run_tick(bot, MONDAY_9_MADRID)
-    [prompt] = prompts_to(bot, "U1")
+    [prompt] = prompts_to(bot.slack, "U1")
     async with bot.services.db.session() as session:
         row = await session.scalar(select(Prompt).where(Prompt.user_id == "U1"))
         assert row is not None

@@ -18,11 +18,11 @@ from tests.e2e.checkins.test_checkins_e2e import (
     NEXT_MONDAY_9_UTC,
     check_ins,
     dm,
-    prompts_to,
     run_tick,
     setup_okrs,
 )
 from tests.support.harness import Bot
+from tests.support.seeding import prompts_to
 
 
 async def submit_checkin(bot: Bot, user: str, number: int, value: str) -> Any:
@@ -80,7 +80,7 @@ async def test_admin_checks_in_on_behalf_from_the_modal(bot: Bot) -> None:
         "modal",
     )
     # Ben's own prompt shows what was recorded for him.
-    [ben_prompt] = prompts_to(bot, "U2")
+    [ben_prompt] = prompts_to(bot.slack, "U2")
     await bot.slack.wait_until(
         lambda: "Recorded" in json.dumps(shown(bot, "U2", ben_prompt["ts"])["blocks"])
     )
@@ -189,8 +189,8 @@ async def test_away_skips_prompts_and_reminders_and_shows_in_the_digest(bot: Bot
     assert gone.ephemeral and "away until *Tue Dec 1*" in gone.text
     await run_tick(bot, MONDAY_9_MADRID)
     await run_tick(bot, MONDAY_9_NEW_YORK)
-    assert len(prompts_to(bot, "U1")) == 1
-    assert prompts_to(bot, "U2") == []
+    assert len(prompts_to(bot.slack, "U1")) == 1
+    assert prompts_to(bot.slack, "U2") == []
     assert (await prompt_of(bot, "U2")).state == "away"
     await run_tick(bot, MONDAY_9_NEW_YORK + timedelta(hours=30))
     assert sent_of_kind(bot, "U2", "reminder") == []
@@ -203,13 +203,13 @@ async def test_away_skips_prompts_and_reminders_and_shows_in_the_digest(bot: Bot
     assert "Not checked in this week: <@U1>" in body and "<@U2>" not in body
     # The absence is over: the next week's slot is prompted as usual.
     await run_tick(bot, NEXT_MONDAY_9_UTC + timedelta(hours=5))
-    assert len(prompts_to(bot, "U2")) == 1
+    assert len(prompts_to(bot.slack, "U2")) == 1
 
 
 async def test_going_away_mid_week_and_back_early(bot: Bot) -> None:
     await setup_okrs(bot)
     await run_tick(bot, MONDAY_9_NEW_YORK)
-    [prompt] = prompts_to(bot, "U2")
+    [prompt] = prompts_to(bot.slack, "U2")
     updates = len(bot.slack.calls_to("chat.update"))
     await bot.command("away until 2026-12-20", user="U2")
     await bot.slack.wait_until(lambda: len(bot.slack.calls_to("chat.update")) > updates)
@@ -223,18 +223,18 @@ async def test_going_away_mid_week_and_back_early(bot: Bot) -> None:
     assert "Update all" in json.dumps(shown(bot, "U2", prompt["ts"])["blocks"])
     assert (await prompt_of(bot, "U2")).state == "sent"
     assert "not away" in (await bot.command("back", user="U2")).text
-    assert len(prompts_to(bot, "U2")) == 1
+    assert len(prompts_to(bot.slack, "U2")) == 1
 
 
 async def test_back_before_an_unsent_prompt_gets_it_sent(bot: Bot) -> None:
     await setup_okrs(bot)
     await bot.command("away until 2026-12-10", user="U2")
     await run_tick(bot, MONDAY_9_NEW_YORK)
-    assert prompts_to(bot, "U2") == []
+    assert prompts_to(bot.slack, "U2") == []
     back = await bot.command("back", user="U2")
     assert "on its way" in back.text
     await run_tick(bot, MONDAY_9_NEW_YORK + timedelta(minutes=1))
-    assert len(prompts_to(bot, "U2")) == 1
+    assert len(prompts_to(bot.slack, "U2")) == 1
 
 
 # Escalation ---------------------------------------------------------------------------------

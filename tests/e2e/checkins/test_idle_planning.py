@@ -12,18 +12,11 @@ from sqlalchemy import event
 
 from bot.runtime.jobs import tick
 from tests.support.harness import Bot
+from tests.support.seeding import prompts_to
 
 # The fixtures' clock starts on Wednesday 25 Nov 2026 (U1 Madrid, U2 New York, U3 Tokyo).
 MONDAY_9_NEW_YORK = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 TUESDAY = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-
-
-def prompts_to(bot: Bot, user: str) -> list[dict[str, Any]]:
-    return [
-        m
-        for m in bot.slack.messages(f"D{user}")
-        if (m.get("metadata") or {}).get("event_payload", {}).get("kind") == "prompt"
-    ]
 
 
 class DueQueries:
@@ -67,13 +60,13 @@ async def test_a_key_result_moved_mid_week_prompts_its_new_owner_at_the_next_tic
         done = await run_tick(bot, TUESDAY + timedelta(minutes=5))
         assert done.get("prompts planned") == 1, done
         assert queries.count == 1
-        assert len(prompts_to(bot, "U3")) == 1
+        assert len(prompts_to(bot.slack, "U3")) == 1
         # Asked once, answered: the following ticks skip it again.
         await run_tick(bot, TUESDAY + timedelta(minutes=6))
         assert queries.count == 1
     finally:
         queries.close()
-    assert [len(prompts_to(bot, u)) for u in ("U1", "U2", "U3")] == [1, 1, 1]
+    assert [len(prompts_to(bot.slack, u)) for u in ("U1", "U2", "U3")] == [1, 1, 1]
 
 
 async def test_the_next_owners_slot_makes_the_tick_ask_again(bot: Bot) -> None:
@@ -84,4 +77,4 @@ async def test_the_next_owners_slot_makes_the_tick_ask_again(bot: Bot) -> None:
     assert (await run_tick(bot, monday_9_madrid)).get("prompts planned") == 1
     assert (await run_tick(bot, monday_9_madrid + timedelta(minutes=1))) == {}
     assert (await run_tick(bot, MONDAY_9_NEW_YORK)).get("prompts planned") == 1
-    assert [len(prompts_to(bot, u)) for u in ("U1", "U2")] == [1, 1]
+    assert [len(prompts_to(bot.slack, u)) for u in ("U1", "U2")] == [1, 1]
