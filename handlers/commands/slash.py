@@ -29,11 +29,11 @@ UNREACHABLE = (
 )
 
 
-# Commands' follow-up work (database and rendering) running at once, per app. Past what
-# the process can do, acks must still leave within Slack's 3 s: the rest of the work
-# waits its turn here (its response_url stays valid for 30 minutes) instead of crowding
-# the event loop the acks need. Replies to Slack are sent outside the turn, so a slow
-# Slack does not hold one.
+# Commands' follow-up work (database, rendering, any lookups it makes in Slack) running
+# at once, per app. Past what the process can do, acks must still leave within Slack's
+# 3 s: the rest of the work waits its turn here (its response_url stays valid for 30
+# minutes) instead of crowding the event loop the acks need. The reply itself is sent
+# after the turn, so a slow response_url does not hold one.
 FOLLOW_UPS_AT_ONCE = 4
 _follow_ups: weakref.WeakKeyDictionary[AsyncApp, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
