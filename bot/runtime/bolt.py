@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
@@ -72,6 +76,24 @@ def create_app(services: Services) -> AsyncApp:
     # Slack retries anything but a 2xx. Registered last, so it matches only the rest.
     app.event(re.compile(".*"))(_ignore_event)
     return app
+
+
+WARM_UP_TIMEOUT = 5.0  # seconds: a Slack that slow is asked again by the first request
+
+
+async def warm_up(app: AsyncApp) -> None:
+    """With one bot token, Bolt asks Slack `auth.test` on the first request and keeps the
+    answer; ask it before serving instead, so that request's ack does not wait on Slack
+    (with Slack slow, that call alone can take most of the 3 s). Bolt has no public way
+    to hand it the answer, hence its middleware's attribute. Best effort: on failure the
+    first request asks, as before."""
+    for middleware in app._async_middleware_list:  # noqa: SLF001 - see the docstring
+        if isinstance(middleware, AsyncSingleTeamAuthorization):
+            try:
+                async with asyncio.timeout(WARM_UP_TIMEOUT):
+                    middleware.auth_test_result = await app.client.auth_test()
+            except Exception as exc:
+                log.warning("auth.test before serving failed: %s", type(exc).__name__)
 
 
 async def _ignore_event() -> None:

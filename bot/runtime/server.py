@@ -8,7 +8,7 @@ import signal
 
 from aiohttp import web
 
-from bot.runtime.bolt import create_app
+from bot.runtime.bolt import create_app, warm_up
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.services import Services
 from bot.runtime.web import create_web_app, make_runner
@@ -24,6 +24,7 @@ async def serve(services: Services, stop: asyncio.Event | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     bolt = create_app(services)
+    await warm_up(bolt)
     runner = make_runner(create_web_app(services, bolt), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.runtime.bolt import create_app
+from bot.runtime.bolt import create_app, warm_up
 from bot.runtime.config import Settings, load_settings
 from bot.runtime.services import Services, build_services
 from bot.runtime.web import create_web_app, make_runner
@@ -215,6 +215,7 @@ def oauth_settings(database_url: str, slack: SlackEmulator, **overrides: object)
 
 async def start_bot(services: Services, slack: SlackEmulator, clock: FakeClock) -> tuple[Bot, Any]:
     bolt = create_app(services)
+    await warm_up(bolt)
     runner = make_runner(create_web_app(services, bolt))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
