@@ -188,7 +188,7 @@ class Outbox:
         """
         report = DeliveryReport()
         async with self._db.team(team_id) as store:  # the idle case: one read, no writes
-            if not await store.outbox.has_work(composer.kinds, now, self.lease):
+            if not await store.outbox.has_work(composer.kinds, now):
                 return report
         while not await self._lead(team_id):
             if not wait:

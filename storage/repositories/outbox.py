@@ -193,8 +193,9 @@ class OutboxRepository(TeamRepository):
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def has_work(self, kinds: Iterable[str], now: datetime, lease: timedelta) -> bool:
-        """Anything of these kinds due, or held by some sender (read-only: the idle check)."""
+    async def has_work(self, kinds: Iterable[str], now: datetime) -> bool:
+        """Anything of these kinds due, or held by some sender, alive or not (read-only:
+        the idle check; a dead sender's rows are claimable once their lease ends)."""
         # Two probes of the (state, due) index; as one OR they were a scan of every row
         # the team ever sent.
         for state, due in (("pending", OutboxMessage.due_at <= now), ("sending", true())):
