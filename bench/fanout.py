@@ -72,7 +72,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import delete, event, func, select, text, update  # noqa: E402
 
-from bench.throwaway import throwaway_postgres  # noqa: E402
+from bench.throwaway import gather_statistics, throwaway_postgres  # noqa: E402
 from bot.blocks.checkins import render_prompt  # noqa: E402
 from bot.checkins.cycle import prompt_views  # noqa: E402
 from bot.checkins.planning import WEEK  # noqa: E402
@@ -472,11 +472,8 @@ async def analyze(services: Services, args: argparse.Namespace, result: Result) 
         return
     async with services.db.session() as session:
         result.autovacuum = str(await session.scalar(text("SHOW autovacuum")))
-    if args.no_analyze:
-        return
-    async with services.db.session() as session:
-        await session.execute(text(f"ANALYZE {', '.join(ANALYZED_TABLES)}"))
-    result.analyzed += 1
+    if not args.no_analyze and await gather_statistics(services.db, ANALYZED_TABLES):
+        result.analyzed += 1
 
 
 async def outbox_states(services: Services, team_id: str) -> dict[str, int]:

@@ -10,7 +10,8 @@ database only, seeding workspaces under fresh team ids and deleting them after.
 
 For each database it seeds a big workspace (200 objectives, 1,000 key results,
 50,000 check-ins) and a small one (10 / 50 / 2,500) with SQLAlchemy Core bulk
-inserts, then:
+inserts (on PostgreSQL followed by ANALYZE, as autovacuum would have run by the
+time a workspace is this big; `--no-analyze` skips it), then:
 
 - counts the SQL statements issued while building and rendering
   `/okr status all` and `/okr status O-7` for both sizes: they must be equal,
@@ -48,9 +49,10 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import delete, insert, select, update  # noqa: E402
 
 from bench.counting import StatementCounter  # noqa: E402
-from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
+from bench.throwaway import gather_statistics, postgres_problem, throwaway_postgres  # noqa: E402
 from bot.blocks.status import render_status  # noqa: E402
 from bot.okrs.commands import Status, parse_okr_command  # noqa: E402
+from bot.runtime.heap import freeze_start_up_heap  # noqa: E402
 from bot.runtime.services import Services  # noqa: E402
 from storage.db import Database, upgrade_async  # noqa: E402
 from storage.models import CheckIn, KeyResult, Objective, Workspace  # noqa: E402
@@ -59,6 +61,7 @@ from tests.support.slack_emulator import SlackEmulator  # noqa: E402
 from tests.support.slack_requests import SlackRequestSender  # noqa: E402
 
 COMMANDS = ("status all", "status O-7")
+ANALYZED_TABLES = ("workspaces", "objectives", "key_results", "check_ins", "slack_users", "prompts")
 USERS = {"U1": "ana", "U2": "ben", "U3": "cleo", "U4": "dev"}
 CHANNELS = {"C1": "general", "C2": "growth", "C3": "platform"}
 KINDS = ("increase", "decrease", "range", "boolean")
@@ -292,7 +295,7 @@ async def time_command(
 
 
 async def bench_database(
-    url: str, backend: str, requests: int, warmup: int, cleanup: bool
+    url: str, backend: str, requests: int, warmup: int, cleanup: bool, analyze: bool
 ) -> Result:
     result = Result(backend)
     await upgrade_async(url)
@@ -317,6 +320,9 @@ async def bench_database(
                 f"[{backend}] seeded {size.objectives} objectives / {size.key_results:,} KRs / "
                 f"{size.check_ins:,} check-ins in {seconds:.1f} s"
             )
+        if analyze and await gather_statistics(services.db, ANALYZED_TABLES):
+            note(f"[{backend}] ANALYZE after seeding, as autovacuum would have by now")
+        freeze_start_up_heap()  # as `okrbot run` does once it serves
         for size in (SMALL, BIG):
             for text in COMMANDS:
                 count, ms = await statements_for(services, counter, teams[size.label], text)
@@ -353,25 +359,31 @@ async def bench_database(
 # Databases ------------------------------------------------------------------
 
 
-async def run_default(requests: int, warmup: int) -> list[Result]:
+async def run_default(requests: int, warmup: int, analyze: bool) -> list[Result]:
     results = []
     with tempfile.TemporaryDirectory(prefix="okrbot-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         note(f"[sqlite] {url}")
-        results.append(await bench_database(url, "sqlite", requests, warmup, cleanup=False))
+        results.append(
+            await bench_database(url, "sqlite", requests, warmup, cleanup=False, analyze=analyze)
+        )
     problem = await postgres_problem()
     if problem is not None:
         print(f"NOTE: PostgreSQL skipped, {problem}")
         return results
     async with throwaway_postgres() as url:
         note(f"[postgresql] throwaway database {url.rsplit('/', 1)[1]}")
-        results.append(await bench_database(url, "postgresql", requests, warmup, cleanup=False))
+        results.append(
+            await bench_database(
+                url, "postgresql", requests, warmup, cleanup=False, analyze=analyze
+            )
+        )
     return results
 
 
-async def run_one(url: str, requests: int, warmup: int) -> list[Result]:
+async def run_one(url: str, requests: int, warmup: int, analyze: bool) -> list[Result]:
     backend = Database(url).engine.dialect.name
-    return [await bench_database(url, backend, requests, warmup, cleanup=True)]
+    return [await bench_database(url, backend, requests, warmup, cleanup=True, analyze=analyze)]
 
 
 # Output ---------------------------------------------------------------------
@@ -510,13 +522,20 @@ def main() -> int:
     )
     parser.add_argument("--requests", type=int, default=50, help="timed requests per command")
     parser.add_argument("--warmup", type=int, default=5, help="untimed requests first")
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="PostgreSQL: keep a fresh bulk load's missing statistics (no ANALYZE)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     started = time.perf_counter()
     if args.database_url:
-        results = asyncio.run(run_one(args.database_url, args.requests, args.warmup))
+        results = asyncio.run(
+            run_one(args.database_url, args.requests, args.warmup, not args.no_analyze)
+        )
     else:
-        results = asyncio.run(run_default(args.requests, args.warmup))
+        results = asyncio.run(run_default(args.requests, args.warmup, not args.no_analyze))
     ok = report(results, args.requests, args.warmup)
     print()
     print(f"total {time.perf_counter() - started:.0f} s")

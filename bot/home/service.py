@@ -25,8 +25,9 @@ from bot.core.progress import (
 from bot.core.schedule import Schedules, previous_slot
 from bot.slack.directory import Directory, fill_names
 from storage.db import Database
-from storage.models import Alert, CheckIn, KeyResult, Kpi, Objective
+from storage.models import Alert, Kpi, Objective
 from storage.repositories import TeamStore
+from storage.rows import CheckInRow, KeyResultRow
 
 TREND_POINTS = 8
 
@@ -129,7 +130,7 @@ class HomeService:
         created = workspace.created_at if workspace else now
         schedules = Schedules.from_rows(await store.prompts.schedules(), created)
         objectives = await store.okrs.active_objectives(user_id=user_id)
-        key_results = await store.okrs.key_results_for([o.id for o in objectives])
+        key_results = await store.okrs.key_result_rows([o.id for o in objectives])
         recent = await store.checkins.recent([k.id for k in key_results], TREND_POINTS)
         prompt = await store.prompts.latest_started(user_id, now, open_only=True)
         kpis = await store.kpis.all()
@@ -137,7 +138,7 @@ class HomeService:
         owners = {k.owner_id for k in key_results} | {user_id}
         names = await store.workspace.display_names(owners)
 
-        history: dict[int, list[CheckIn]] = {}
+        history: dict[int, list[CheckInRow]] = {}
         for checkin in recent:  # newest first
             history.setdefault(checkin.key_result_id, []).append(checkin)
         by_objective = {o.id: o for o in objectives}
@@ -213,7 +214,7 @@ class HomeService:
 
 
 def _key_result_view(
-    kr: KeyResult, objective: Objective, checkins: list[CheckIn], now: datetime
+    kr: KeyResultRow, objective: Objective, checkins: list[CheckInRow], now: datetime
 ) -> HomeKeyResult:
     measure = Measure(
         kr.kind, kr.start_value, kr.target_value, kr.range_low, kr.range_high, kr.current_value
@@ -240,7 +241,7 @@ def _key_result_view(
     )
 
 
-def _target(kr: KeyResult) -> str:
+def _target(kr: KeyResultRow) -> str:
     if kr.kind == "boolean":
         return ""
     if kr.kind == "range":

@@ -27,7 +27,8 @@ from bot.core.schedule import HALF_WEEK, Schedules, last_closed_week
 from bot.okrs.commands import Status
 from bot.slack.directory import Directory, fill_names
 from storage.db import Database
-from storage.models import CheckIn, KeyResult, Objective
+from storage.models import Objective
+from storage.rows import CheckInRow, KeyResultRow
 
 RECENT_CHECK_INS = 5
 
@@ -87,7 +88,7 @@ class StatusService:
                     objectives = await store.okrs.active_objectives()
                     covered = Scope("all")
             detail = scope.scope == "objective"
-            key_results = await store.okrs.key_results_for(o.id for o in objectives)
+            key_results = await store.okrs.key_result_rows(o.id for o in objectives)
             recent = await store.checkins.recent(
                 (kr.id for kr in key_results), RECENT_CHECK_INS if detail else 1
             )
@@ -145,8 +146,8 @@ def _is_me(ref: UserRef) -> bool:
 
 def assemble(
     objectives: list[Objective],
-    key_results: list[KeyResult],
-    recent: list[CheckIn],
+    key_results: list[KeyResultRow],
+    recent: list[CheckInRow],
     parent_numbers: dict[int, int],
     now: datetime,
     stale_before: datetime | dict[str | None, datetime],
@@ -169,7 +170,7 @@ def assemble(
     kpi_ids: dict[int, list[int | None]] = {}
     for kr in key_results:
         kpi_ids.setdefault(kr.objective_id, []).append(kr.kpi_id)
-    by_key_result: dict[int, list[CheckIn]] = {}
+    by_key_result: dict[int, list[CheckInRow]] = {}
     for check_in in recent:
         by_key_result.setdefault(check_in.key_result_id, []).append(check_in)
     by_objective: dict[int, list[KeyResultView]] = {}
@@ -212,7 +213,7 @@ def assemble(
 
 
 def _key_result_view(
-    kr: KeyResult, history: list[CheckIn], cycle: str, now: datetime, stale_before: datetime
+    kr: KeyResultRow, history: list[CheckInRow], cycle: str, now: datetime, stale_before: datetime
 ) -> KeyResultView:
     measure = Measure(
         kr.kind, kr.start_value, kr.target_value, kr.range_low, kr.range_high, kr.current_value

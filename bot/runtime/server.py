@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from bot.runtime.bolt import create_app, warm_up
+from bot.runtime.heap import freeze_start_up_heap
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.services import Services
 from bot.runtime.web import create_web_app, make_runner
@@ -38,6 +39,7 @@ async def serve(services: Services, stop: asyncio.Event | None = None) -> None:
     scheduler = Scheduler(services)
     scheduler.start()
     mode = "Socket Mode" if socket_handler else f"HTTP on {settings.host}:{settings.port}"
+    freeze_start_up_heap()
     log.info("okrbot serving", extra={"mode": mode})
     if settings.oauth_enabled and settings.okrbot_secret_key is None:
         log.warning(

@@ -2,69 +2,103 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, true
 from sqlalchemy.orm import aliased
 
 from storage.models import CheckIn, KeyResult
 from storage.repositories.base import TeamRepository
+from storage.rows import CheckInRow, check_in_row_columns
 
 
 class CheckInRepository(TeamRepository):
     async def latest(self, key_result_ids: Iterable[int]) -> dict[int, CheckIn]:
         """The newest check-in of each key result, in one query."""
-        return {c.key_result_id: c for c in await self.recent(key_result_ids, per_key_result=1)}
+        ids = list(set(key_result_ids))
+        if not ids:
+            return {}
+        query = self._newest(ids, 1, lambda row: (row,))
+        return {c.key_result_id: c for c in (await self.session.scalars(query)).all()}
 
-    async def recent(self, key_result_ids: Iterable[int], per_key_result: int) -> list[CheckIn]:
-        """Up to `per_key_result` newest check-ins of each key result, newest first, one query."""
+    async def recent(self, key_result_ids: Iterable[int], per_key_result: int) -> list[CheckInRow]:
+        """Up to `per_key_result` newest check-ins of each key result, newest first, one
+        query; read-only rows for reports."""
         ids = list(set(key_result_ids))
         if not ids:
             return []
+        query = self._newest(ids, per_key_result, check_in_row_columns)
+        return [CheckInRow(*row) for row in await self.read_rows(query)]
+
+    def _newest(
+        self,
+        ids: list[int],
+        per_key_result: int,
+        columns: Callable[[type[CheckIn]], Sequence[Any]],
+    ) -> Select[Any]:
+        """The `per_key_result` newest check-ins of each key result, by key result and
+        newest first, as `columns` of them: a few index probes per key result, so it
+        costs the same however long the history is.
+
+        PostgreSQL joins a LATERAL subquery per key result (given `id IN (newest ids)`
+        its planner hashed every check-in of every workspace: 20 ms instead of 6 for
+        1,000 key results). SQLite has no LATERAL: it looks up the ids one by one.
+        """
+        newest = (CheckIn.created_at.desc(), CheckIn.id.desc())
+        if self.is_postgres:
+            lateral = (
+                select(CheckIn)
+                .where(CheckIn.key_result_id == KeyResult.id)
+                .order_by(*newest)
+                .limit(per_key_result)
+                .lateral("newest")
+            )
+            row = aliased(CheckIn, lateral)
+            return (
+                select(*columns(row))
+                .select_from(KeyResult)
+                .join(lateral, true())
+                .where(KeyResult.team_id == self.team_id, KeyResult.id.in_(ids))
+                .order_by(row.key_result_id, row.created_at.desc(), row.id.desc())
+            )
+        return (
+            select(*columns(CheckIn))
+            .where(CheckIn.id.in_(self._newest_ids(ids, per_key_result)))
+            .order_by(CheckIn.key_result_id, *newest)
+        )
+
+    def _newest_ids(self, ids: list[int], per_key_result: int) -> Select[tuple[int]]:
+        """SQLite: ids of the `per_key_result` newest check-ins of each key result,
+        team-scoped here (filtering the outer query by team too made SQLite scan the
+        team's whole history through the team index instead of looking each id up: 6 ms
+        instead of 2 for 1,000 key results with 50 check-ins each)."""
+        inner = aliased(CheckIn)
         if per_key_result == 1:
-            return await self._newest(ids)
+            newest_id = (
+                select(inner.id)
+                .where(inner.key_result_id == KeyResult.id)
+                .order_by(inner.created_at.desc(), inner.id.desc())
+                .limit(1)
+                .correlate(KeyResult)
+                .scalar_subquery()
+            )
+            return select(newest_id).where(KeyResult.team_id == self.team_id, KeyResult.id.in_(ids))
         rank = (
             func.row_number()
             .over(
-                partition_by=CheckIn.key_result_id,
-                order_by=(CheckIn.created_at.desc(), CheckIn.id.desc()),
+                partition_by=inner.key_result_id,
+                order_by=(inner.created_at.desc(), inner.id.desc()),
             )
             .label("rank")
         )
         ranked = (
-            select(CheckIn.id, rank)
-            .where(CheckIn.team_id == self.team_id, CheckIn.key_result_id.in_(ids))
+            select(inner.id, rank)
+            .where(inner.team_id == self.team_id, inner.key_result_id.in_(ids))
             .subquery()
         )
-        query = (
-            select(CheckIn)
-            .join(ranked, ranked.c.id == CheckIn.id)
-            .where(ranked.c.rank <= per_key_result)
-            .order_by(CheckIn.key_result_id, CheckIn.created_at.desc(), CheckIn.id.desc())
-        )
-        return list((await self.session.scalars(query)).all())
-
-    async def _newest(self, ids: list[int]) -> list[CheckIn]:
-        """The newest check-in of each key result: one index probe per key result, so
-        it costs the same however long the history is (a window over every check-in of
-        the listed key results grows with it)."""
-        inner = aliased(CheckIn)
-        newest_id = (
-            select(inner.id)
-            .where(inner.key_result_id == KeyResult.id)
-            .order_by(inner.created_at.desc(), inner.id.desc())
-            .limit(1)
-            .correlate(KeyResult)
-            .scalar_subquery()
-        )
-        newest = select(newest_id).where(KeyResult.team_id == self.team_id, KeyResult.id.in_(ids))
-        query = (
-            select(CheckIn)
-            .where(CheckIn.team_id == self.team_id, CheckIn.id.in_(newest))
-            .order_by(CheckIn.key_result_id)
-        )
-        return list((await self.session.scalars(query)).all())
+        return select(ranked.c.id).where(ranked.c.rank <= per_key_result)
 
     async def for_prompts(self, prompt_ids: Iterable[int]) -> list[CheckIn]:
         """Check-ins that answered these prompts, oldest first."""

@@ -9,6 +9,7 @@ from sqlalchemy import Select, delete, func, or_, select, update
 
 from storage.models import KeyResult, Objective
 from storage.repositories.base import TeamRepository
+from storage.rows import KEY_RESULT_ROW_COLUMNS, KeyResultRow
 
 
 class OkrRepository(TeamRepository):
@@ -123,6 +124,18 @@ class OkrRepository(TeamRepository):
             return []
         query = self._key_results().where(KeyResult.objective_id.in_(ids))
         return list((await self.session.scalars(query.order_by(KeyResult.number))).all())
+
+    async def key_result_rows(self, objective_ids: Iterable[int]) -> list[KeyResultRow]:
+        """The key results of these objectives by number, as read-only rows for reports."""
+        ids = list(set(objective_ids))
+        if not ids:
+            return []
+        query = (
+            select(*KEY_RESULT_ROW_COLUMNS)
+            .where(KeyResult.team_id == self.team_id, KeyResult.objective_id.in_(ids))
+            .order_by(KeyResult.number)
+        )
+        return [KeyResultRow(*row) for row in await self.read_rows(query)]
 
     async def taken_numbers(self) -> tuple[set[int], set[int]]:
         """Every O-<n> and KR-<n> number in use, for an import that keeps numbers."""

@@ -34,6 +34,7 @@ from storage.repositories import TeamStore
 from storage.repositories.base import insert_ignore
 from storage.repositories.fleet import known_team_ids
 from storage.repositories.workspaces import Member
+from storage.rows import CheckInRow
 from tests.support.harness import OAUTH_TABLES
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -268,12 +269,17 @@ async def test_every_repository_query_is_scoped_to_its_team(db: Database) -> Non
         assert await repo.okrs.key_results_for(t2["objectives"]) == []
         mixed = await repo.okrs.key_results_for(t1["objectives"] + t2["objectives"])
         assert [k.id for k in mixed] == t1["key_results"]
+        assert await repo.okrs.key_result_rows(t2["objectives"]) == []
+        rows = await repo.okrs.key_result_rows(t1["objectives"] + t2["objectives"])
+        assert [(k.id, k.number, k.title) for k in rows] == [
+            (k.id, k.number, k.title) for k in mixed
+        ]
         assert await repo.okrs.key_results_owned_by("U9") == []
         assert [k.id for k in await repo.okrs.key_results_owned_by("U3")] == [t1["key_results"][1]]
 
         assert await repo.checkins.recent(t2["key_results"], per_key_result=5) == []
         recent = await repo.checkins.recent(t1["key_results"] + t2["key_results"], 5)
-        assert len(recent) == 6 and {c.team_id for c in recent} == {"T1"}
+        assert len(recent) == 6 and {c.key_result_id for c in recent} <= set(t1["key_results"])
         assert await repo.checkins.latest(t2["key_results"]) == {}
         latest = await repo.checkins.latest(t1["key_results"] + t2["key_results"])
         assert set(latest) == set(t1["key_results"])
@@ -350,7 +356,7 @@ async def test_recent_check_ins_newest_first_at_most_n_per_key_result(db: Databa
     async with db.session() as session:
         repo = TeamStore(session, "T1")
         recent = await repo.checkins.recent([busy.id, quiet.id, silent.id, busy.id], 3)
-        by_kr: dict[int, list[CheckIn]] = {}
+        by_kr: dict[int, list[CheckInRow]] = {}
         for check_in in recent:
             by_kr.setdefault(check_in.key_result_id, []).append(check_in)
         assert set(by_kr) == {busy.id, quiet.id}

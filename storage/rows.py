@@ -1,0 +1,60 @@
+"""Read-only copies of rows for reports.
+
+`/okr status all` and App Home read a thousand key results and their latest
+check-ins and change none of them; loading them as ORM instances (identity map,
+change tracking, instrumented attributes) cost about half of a 200-objective
+report. These are plain Core rows copied into slotted dataclasses: the fields a
+report reads, nothing a session could flush.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage.models import CheckIn, KeyResult
+
+
+@dataclass(frozen=True, slots=True)
+class KeyResultRow:
+    id: int
+    number: int
+    objective_id: int
+    title: str
+    owner_id: str
+    kind: str
+    start_value: float | None
+    target_value: float | None
+    range_low: float | None
+    range_high: float | None
+    current_value: float | None
+    unit: str | None
+    confidence: int | None
+    kpi_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInRow:
+    id: int
+    key_result_id: int
+    value: float | None
+    status: str | None
+    confidence: int | None
+    note: str | None
+    author_id: str | None
+    entered_by: str | None
+    created_at: datetime
+    period_start: datetime | None
+
+
+# The columns a repository selects, in field order, so `Row(*row)` copies a row.
+KEY_RESULT_ROW_COLUMNS = tuple(
+    getattr(KeyResult, name) for name in KeyResultRow.__dataclass_fields__
+)
+
+
+def check_in_row_columns(entity: type[CheckIn]) -> tuple[Any, ...]:
+    """A `CheckInRow`'s columns of `entity` (the table, or an alias of it)."""
+    return tuple(getattr(entity, name) for name in CheckInRow.__dataclass_fields__)
