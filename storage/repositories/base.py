@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, func, type_coerce
+from sqlalchemy import func, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,13 +70,6 @@ class TeamRepository:
             raise ValueError("row belongs to another workspace")
         await self.session.delete(row)
         await self.session.flush()
-
-    async def read_rows(self, query: Select[Any]) -> Sequence[Row[Any]]:
-        """Plain Core rows for a read-only report, past the ORM's result handling (a
-        third of the cost of reading a thousand rows). Pending ORM changes are not
-        flushed first: only for sessions that read."""
-        connection = await self.session.connection()
-        return (await connection.execute(query)).all()
 
     @property
     def is_postgres(self) -> bool:

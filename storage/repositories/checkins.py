@@ -30,7 +30,7 @@ class CheckInRepository(TeamRepository):
         if not ids:
             return []
         query = self._newest(ids, per_key_result, check_in_row_columns)
-        return [CheckInRow(*row) for row in await self.read_rows(query)]
+        return [CheckInRow(*row) for row in (await self.session.execute(query)).tuples()]
 
     def _newest(
         self,

@@ -135,7 +135,7 @@ class OkrRepository(TeamRepository):
             .where(KeyResult.team_id == self.team_id, KeyResult.objective_id.in_(ids))
             .order_by(KeyResult.number)
         )
-        return [KeyResultRow(*row) for row in await self.read_rows(query)]
+        return [KeyResultRow(*row) for row in (await self.session.execute(query)).tuples()]
 
     async def taken_numbers(self) -> tuple[set[int], set[int]]:
         """Every O-<n> and KR-<n> number in use, for an import that keeps numbers."""
