@@ -93,11 +93,13 @@ class CheckInRepository(TeamRepository):
             )
             .label("rank")
         )
-        ranked = (
-            select(inner.id, rank)
-            .where(inner.team_id == self.team_id, inner.key_result_id.in_(ids))
-            .subquery()
+        # Scoped through the team's key results: a team filter on the check-ins made
+        # SQLite read the team's whole history through the team index (4.8 ms instead
+        # of 0.24 for 5 key results among 50,000 check-ins).
+        team_key_results = select(KeyResult.id).where(
+            KeyResult.team_id == self.team_id, KeyResult.id.in_(ids)
         )
+        ranked = select(inner.id, rank).where(inner.key_result_id.in_(team_key_results)).subquery()
         return select(ranked.c.id).where(ranked.c.rank <= per_key_result)
 
     async def for_prompts(self, prompt_ids: Iterable[int]) -> list[CheckIn]:
