@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.models import CheckIn, KeyResult
-
 
 @dataclass(frozen=True, slots=True)
 class KeyResultRow:
@@ -49,12 +47,7 @@ class CheckInRow:
     period_start: datetime | None
 
 
-# The columns a repository selects, in field order, so `Row(*row)` copies a row.
-KEY_RESULT_ROW_COLUMNS = tuple(
-    getattr(KeyResult, name) for name in KeyResultRow.__dataclass_fields__
-)
-
-
-def check_in_row_columns(entity: type[CheckIn]) -> tuple[Any, ...]:
-    """A `CheckInRow`'s columns of `entity` (the table, or an alias of it)."""
-    return tuple(getattr(entity, name) for name in CheckInRow.__dataclass_fields__)
+def row_columns(row_type: type[Any], entity: Any) -> tuple[Any, ...]:
+    """The columns of `entity` (a model, or an alias of it) that fill `row_type`, in
+    its field order, so `row_type(*row)` copies a selected row."""
+    return tuple(getattr(entity, name) for name in row_type.__dataclass_fields__)

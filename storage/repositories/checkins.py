@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from storage.models import CheckIn, KeyResult
 from storage.repositories.base import TeamRepository
-from storage.rows import CheckInRow, check_in_row_columns
+from storage.rows import CheckInRow, row_columns
 
 
 class CheckInRepository(TeamRepository):
@@ -29,7 +29,7 @@ class CheckInRepository(TeamRepository):
         ids = list(set(key_result_ids))
         if not ids:
             return []
-        query = self._newest(ids, per_key_result, check_in_row_columns)
+        query = self._newest(ids, per_key_result, lambda entity: row_columns(CheckInRow, entity))
         return [CheckInRow(*row) for row in (await self.session.execute(query)).tuples()]
 
     def _newest(

@@ -9,7 +9,7 @@ from sqlalchemy import Select, delete, func, or_, select, update
 
 from storage.models import KeyResult, Objective
 from storage.repositories.base import TeamRepository
-from storage.rows import KEY_RESULT_ROW_COLUMNS, KeyResultRow
+from storage.rows import KeyResultRow, row_columns
 
 
 class OkrRepository(TeamRepository):
@@ -131,7 +131,7 @@ class OkrRepository(TeamRepository):
         if not ids:
             return []
         query = (
-            select(*KEY_RESULT_ROW_COLUMNS)
+            select(*row_columns(KeyResultRow, KeyResult))
             .where(KeyResult.team_id == self.team_id, KeyResult.objective_id.in_(ids))
             .order_by(KeyResult.number)
         )
