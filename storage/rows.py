@@ -1,21 +1,32 @@
 """Read-only copies of rows for reports.
 
-`/okr status all` and App Home read a thousand key results and their latest
-check-ins and change none of them; loading them as ORM instances (identity map,
+`/okr status all` and App Home read hundreds of objectives, a thousand key results
+and their latest check-ins and change none of them; loading them as ORM instances (identity map,
 change tracking, instrumented attributes) made a 200-objective report take 50 ms
-in process instead of 35. These are plain Core rows copied into slotted
-dataclasses: the fields a report reads, nothing a session could flush.
+in process instead of 35. These are plain Core rows kept as named tuples: the
+fields a report reads, nothing a session could flush. Tuples rather than frozen
+dataclasses because a frozen dataclass sets each field through
+`object.__setattr__`: 2.8 µs per 15-field row instead of 0.35.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class KeyResultRow:
+class ObjectiveRow(NamedTuple):
+    id: int
+    number: int
+    title: str
+    owner_id: str
+    channel_id: str | None
+    cycle: str
+    status: str
+    parent_id: int | None
+
+
+class KeyResultRow(NamedTuple):
     id: int
     number: int
     objective_id: int
@@ -33,8 +44,7 @@ class KeyResultRow:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class CheckInRow:
+class CheckInRow(NamedTuple):
     id: int
     key_result_id: int
     value: float | None
@@ -47,7 +57,21 @@ class CheckInRow:
     period_start: datetime | None
 
 
-def row_columns(row_type: type[Any], entity: Any) -> tuple[Any, ...]:
+class LatestCheckIn(NamedTuple):
+    """What a summary reads of a key result's newest check-in (its history is listed only
+    in one objective's detail, from `CheckInRow`s)."""
+
+    key_result_id: int
+    status: str | None
+    confidence: int | None
+    created_at: datetime
+    period_start: datetime | None
+
+
+RowType = type[ObjectiveRow] | type[KeyResultRow] | type[CheckInRow] | type[LatestCheckIn]
+
+
+def row_columns(row_type: RowType, entity: Any) -> tuple[Any, ...]:
     """The columns of `entity` (a model, or an alias of it) that fill `row_type`, in
-    its field order, so `row_type(*row)` copies a selected row."""
-    return tuple(getattr(entity, name) for name in row_type.__dataclass_fields__)
+    its field order, so `row_type._make(row)` copies a selected row."""
+    return tuple(getattr(entity, name) for name in row_type._fields)

@@ -1,11 +1,13 @@
 """`/okr status`: what the summary says, as plain data (rendering is elsewhere).
 
 A report loads in a constant number of queries whatever the workspace's size:
-objectives, their key results, and the recent check-ins of those key results.
+objectives, then their key results each with its newest check-in in one query (and,
+for one objective's detail, its key results' last few check-ins).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -27,8 +29,7 @@ from bot.core.schedule import HALF_WEEK, Schedules, last_closed_week
 from bot.okrs.commands import Status
 from bot.slack.directory import Directory, fill_names
 from storage.db import Database
-from storage.models import Objective
-from storage.rows import CheckInRow, KeyResultRow
+from storage.rows import CheckInRow, KeyResultRow, LatestCheckIn, ObjectiveRow
 
 RECENT_CHECK_INS = 5
 
@@ -65,33 +66,37 @@ class StatusService:
             )
             if scope.scope == "objective":
                 assert scope.objective_number is not None
-                objective = await store.okrs.objective(scope.objective_number)
-                if objective is None:
+                objectives = await store.okrs.objective_rows(number=scope.objective_number)
+                if not objectives:
                     raise NotFound(
                         f"there is no objective O-{scope.objective_number} in this workspace"
                     )
-                objectives = [objective]
                 covered = Scope("objective")
             elif scope.scope == "channel":
-                objectives = await store.okrs.active_objectives(channel_id=resolved_channel)
+                objectives = await store.okrs.objective_rows(channel_id=resolved_channel)
                 covered = Scope("channel", channel_id=resolved_channel)
             elif scope.scope == "user":
-                objectives = await store.okrs.active_objectives(user_id=resolved_user)
+                objectives = await store.okrs.objective_rows(user_id=resolved_user)
                 covered = Scope("user", user_id=resolved_user)
             else:
                 objectives = []
                 if scope.scope == "default" and channel_id:
-                    objectives = await store.okrs.active_objectives(channel_id=channel_id)
+                    objectives = await store.okrs.objective_rows(channel_id=channel_id)
                 if objectives:
                     covered = Scope("channel", channel_id=channel_id)
                 else:
-                    objectives = await store.okrs.active_objectives()
+                    objectives = await store.okrs.objective_rows()
                     covered = Scope("all")
             detail = scope.scope == "objective"
-            key_results = await store.okrs.key_result_rows(o.id for o in objectives)
-            recent = await store.checkins.recent(
-                (kr.id for kr in key_results), RECENT_CHECK_INS if detail else 1
-            )
+            with_latest = await store.okrs.key_results_with_latest(o.id for o in objectives)
+            key_results = [kr for kr, _ in with_latest]
+            recent: Sequence[CheckInRow | LatestCheckIn]
+            if detail:  # one objective: its key results' last few check-ins, listed
+                recent = await store.checkins.recent(
+                    (kr.id for kr in key_results), RECENT_CHECK_INS
+                )
+            else:
+                recent = [latest for _, latest in with_latest if latest is not None]
             parents = await store.okrs.numbers_by_id(o.parent_id for o in objectives if o.parent_id)
             # "Missed the last period": no check-in counting for the latest week that every
             # owner reporting to the channel has closed (the week its digest shows), so
@@ -108,10 +113,11 @@ class StatusService:
                 for channel in {o.channel_id for o in objectives}
             }
             people = {o.owner_id for o in objectives} | {kr.owner_id for kr in key_results}
-            people |= {c.author_id for c in recent if c.author_id}
+            for listed in recent:  # the people a detail's history names
+                if isinstance(listed, CheckInRow):
+                    people |= {p for p in (listed.author_id, listed.entered_by) if p}
             if resolved_user:
                 people.add(resolved_user)
-            people |= {c.entered_by for c in recent if c.entered_by}
             names = await store.workspace.display_names(people)
             followed_ids = [kr.kpi_id for kr in key_results if kr.kpi_id is not None]
             health = health_by_kpi(await store.kpis.health_rows(followed_ids))
@@ -145,9 +151,9 @@ def _is_me(ref: UserRef) -> bool:
 
 
 def assemble(
-    objectives: list[Objective],
+    objectives: list[ObjectiveRow],
     key_results: list[KeyResultRow],
-    recent: list[CheckInRow],
+    recent: Sequence[CheckInRow | LatestCheckIn],
     parent_numbers: dict[int, int],
     now: datetime,
     stale_before: datetime | dict[str | None, datetime],
@@ -158,7 +164,9 @@ def assemble(
 ) -> list[ObjectiveView]:
     """Join the loaded rows into views: pure, so it is tested without a database.
 
-    `stale_before` is one cut-off, or one per objective channel; owners in
+    `recent` is each key result's newest check-ins, newest first: `CheckInRow`s are
+    listed in its view's history (one objective's detail), a `LatestCheckIn` only gives
+    its status (a summary). `stale_before` is one cut-off, or one per objective channel; owners in
     `skipped` were out for the period and are not flagged stale; `kpi_health`
     is the health of the KPIs the key results follow, by KPI id. With
     `only_owner` (`/okr status @user`, App Home) each objective lists only that
@@ -170,7 +178,7 @@ def assemble(
     kpi_ids: dict[int, list[int | None]] = {}
     for kr in key_results:
         kpi_ids.setdefault(kr.objective_id, []).append(kr.kpi_id)
-    by_key_result: dict[int, list[CheckInRow]] = {}
+    by_key_result: dict[int, list[CheckInRow | LatestCheckIn]] = {}
     for check_in in recent:
         by_key_result.setdefault(check_in.key_result_id, []).append(check_in)
     by_objective: dict[int, list[KeyResultView]] = {}
@@ -213,7 +221,11 @@ def assemble(
 
 
 def _key_result_view(
-    kr: KeyResultRow, history: list[CheckInRow], cycle: str, now: datetime, stale_before: datetime
+    kr: KeyResultRow,
+    history: list[CheckInRow | LatestCheckIn],
+    cycle: str,
+    now: datetime,
+    stale_before: datetime,
 ) -> KeyResultView:
     measure = Measure(
         kr.kind, kr.start_value, kr.target_value, kr.range_low, kr.range_high, kr.current_value
@@ -249,5 +261,6 @@ def _key_result_view(
                 c.value, c.status, c.confidence, c.note, c.author_id, c.created_at, c.entered_by
             )
             for c in history
+            if isinstance(c, CheckInRow)
         ],
     )

@@ -6,12 +6,41 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, FromClause, Select, and_, func, or_, select, true
 from sqlalchemy.orm import aliased
 
 from storage.models import CheckIn, KeyResult
 from storage.repositories.base import TeamRepository
 from storage.rows import CheckInRow, row_columns
+
+
+def newest_check_in_join(
+    is_postgres: bool,
+) -> tuple[FromClause | type[CheckIn], Any, ColumnElement[bool]]:
+    """What to LEFT JOIN to `key_results` for each key result's newest check-in: the join
+    target, the check-in entity to select columns of, and the ON clause. A few index
+    probes per key result, however long its history (PostgreSQL: a LATERAL subquery;
+    SQLite, which has none: the newest id looked up per key result)."""
+    newest = (CheckIn.created_at.desc(), CheckIn.id.desc())
+    if is_postgres:
+        lateral = (
+            select(CheckIn)
+            .where(CheckIn.key_result_id == KeyResult.id)
+            .order_by(*newest)
+            .limit(1)
+            .lateral("latest")
+        )
+        return lateral, aliased(CheckIn, lateral), true()
+    inner = aliased(CheckIn)
+    newest_id = (
+        select(inner.id)
+        .where(inner.key_result_id == KeyResult.id)
+        .order_by(inner.created_at.desc(), inner.id.desc())
+        .limit(1)
+        .correlate(KeyResult)
+        .scalar_subquery()
+    )
+    return CheckIn, CheckIn, CheckIn.id == newest_id
 
 
 class CheckInRepository(TeamRepository):
@@ -30,7 +59,7 @@ class CheckInRepository(TeamRepository):
         if not ids:
             return []
         query = self._newest(ids, per_key_result, lambda entity: row_columns(CheckInRow, entity))
-        return [CheckInRow(*row) for row in (await self.session.execute(query)).tuples()]
+        return [CheckInRow._make(row) for row in await self.read_rows(query)]
 
     def _newest(
         self,

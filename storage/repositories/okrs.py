@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, or_, select, update
 
 from storage.models import KeyResult, Objective
 from storage.repositories.base import TeamRepository
-from storage.rows import KeyResultRow, row_columns
+from storage.repositories.checkins import newest_check_in_join
+from storage.rows import KeyResultRow, LatestCheckIn, ObjectiveRow, row_columns
+
+KEY_RESULT_FIELDS = len(KeyResultRow._fields)
+QueryRow = TypeVar("QueryRow", bound=tuple[Any, ...])
 
 
 class OkrRepository(TeamRepository):
@@ -39,7 +44,34 @@ class OkrRepository(TeamRepository):
         self, *, channel_id: str | None = None, user_id: str | None = None
     ) -> list[Objective]:
         """Active objectives, optionally those reporting to a channel or involving a user."""
-        query = self._objectives().where(Objective.status == "active")
+        query = self._active(self._objectives(), channel_id, user_id)
+        return list((await self.session.scalars(query.order_by(Objective.number))).all())
+
+    async def objective_rows(
+        self,
+        *,
+        number: int | None = None,
+        channel_id: str | None = None,
+        user_id: str | None = None,
+    ) -> list[ObjectiveRow]:
+        """As read-only rows for reports: objective `number` whatever its status, or
+        else the active objectives (of a channel, involving a user) by number."""
+        query = select(*row_columns(ObjectiveRow, Objective)).where(
+            Objective.team_id == self.team_id
+        )
+        if number is not None:
+            query = query.where(Objective.number == number)
+        else:
+            query = self._active(query, channel_id, user_id)
+        return [
+            ObjectiveRow._make(row)
+            for row in await self.read_rows(query.order_by(Objective.number))
+        ]
+
+    def _active(
+        self, query: Select[QueryRow], channel_id: str | None, user_id: str | None
+    ) -> Select[QueryRow]:
+        query = query.where(Objective.status == "active")
         if channel_id is not None:
             query = query.where(Objective.channel_id == channel_id)
         if user_id is not None:
@@ -51,7 +83,7 @@ class OkrRepository(TeamRepository):
             query = query.where(
                 or_(Objective.owner_id == user_id, Objective.id.in_(owns_key_result))
             )
-        return list((await self.session.scalars(query.order_by(Objective.number))).all())
+        return query
 
     async def active_channels(self) -> dict[int, str | None]:
         """Each active objective's id → the channel it reports to."""
@@ -135,7 +167,32 @@ class OkrRepository(TeamRepository):
             .where(KeyResult.team_id == self.team_id, KeyResult.objective_id.in_(ids))
             .order_by(KeyResult.number)
         )
-        return [KeyResultRow(*row) for row in (await self.session.execute(query)).tuples()]
+        return [KeyResultRow._make(row) for row in await self.read_rows(query)]
+
+    async def key_results_with_latest(
+        self, objective_ids: Iterable[int]
+    ) -> list[tuple[KeyResultRow, LatestCheckIn | None]]:
+        """The key results of these objectives by number, each with its newest check-in
+        (None before the first), as read-only rows in one query: what a summary shows."""
+        ids = list(set(objective_ids))
+        if not ids:
+            return []
+        target, latest, on = newest_check_in_join(self.is_postgres)
+        query = (
+            select(*row_columns(KeyResultRow, KeyResult), *row_columns(LatestCheckIn, latest))
+            .select_from(KeyResult)
+            .outerjoin(target, on)
+            .where(KeyResult.team_id == self.team_id, KeyResult.objective_id.in_(ids))
+            .order_by(KeyResult.number)
+        )
+        split = KEY_RESULT_FIELDS
+        return [
+            (
+                KeyResultRow._make(row[:split]),
+                LatestCheckIn._make(row[split:]) if row[split] is not None else None,
+            )
+            for row in await self.read_rows(query)
+        ]
 
     async def taken_numbers(self) -> tuple[set[int], set[int]]:
         """Every O-<n> and KR-<n> number in use, for an import that keeps numbers."""

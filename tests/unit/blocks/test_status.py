@@ -38,7 +38,8 @@ from bot.blocks.status import (
     render_status,
 )
 from bot.okrs.status import assemble
-from storage.models import CheckIn, KeyResult, Objective
+from storage.models import KeyResult, Objective
+from storage.rows import CheckInRow
 
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
 NASTY = "<script>alert('x')</script> & <!channel> <@U999> & Tom & Jerry > all"
@@ -623,20 +624,21 @@ def key_result_row(id: int, objective_id: int, number: int, **kw: Any) -> KeyRes
     return KeyResult(**values)
 
 
-def check_in_row(key_result_id: int, at: datetime, **kw: Any) -> CheckIn:
+def check_in_row(key_result_id: int, at: datetime, **kw: Any) -> CheckInRow:
     values: dict[str, Any] = {
-        "team_id": "T1",
+        "id": 0,
         "key_result_id": key_result_id,
         "value": 160.0,
         "status": "on_track",
         "confidence": 8,
         "note": "fine",
         "author_id": "U0ANA",
-        "source": "modal",
+        "entered_by": None,
         "created_at": at,
+        "period_start": None,
     }
     values.update(kw)
-    return CheckIn(**values)
+    return CheckInRow(**values)
 
 
 def test_assemble_joins_rows_into_views() -> None:
