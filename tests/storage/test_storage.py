@@ -274,6 +274,18 @@ async def test_every_repository_query_is_scoped_to_its_team(db: Database) -> Non
         assert [(k.id, k.number, k.title) for k in rows] == [
             (k.id, k.number, k.title) for k in mixed
         ]
+        assert await repo.okrs.key_results_with_latest(t2["objectives"]) == []
+        with_latest = await repo.okrs.key_results_with_latest(t1["objectives"] + t2["objectives"])
+        assert [kr.id for kr, _ in with_latest] == t1["key_results"]
+        assert all(c is None or c.key_result_id == kr.id for kr, c in with_latest)
+        object_rows = await repo.okrs.objective_rows()  # the active ones, as rows
+        assert [o.id for o in object_rows] == [o.id for o in await repo.okrs.active_objectives()]
+        assert [o.number for o in object_rows] == [1, 2]
+        assert [o.number for o in await repo.okrs.objective_rows(channel_id="C2")] == [2]
+        assert [o.number for o in await repo.okrs.objective_rows(user_id="U3")] == [2]
+        assert [o.number for o in await repo.okrs.objective_rows(number=3)] == [3]  # any status
+        assert await repo.okrs.objective_rows(number=99) == []
+        assert [o.id for o in await repo.okrs.objective_rows(user_id="U9")] == []
         assert await repo.okrs.key_results_owned_by("U9") == []
         assert [k.id for k in await repo.okrs.key_results_owned_by("U3")] == [t1["key_results"][1]]
 
@@ -349,6 +361,7 @@ async def test_recent_check_ins_newest_first_at_most_n_per_key_result(db: Databa
                 check_in_row("T1", busy.id, NOW - timedelta(days=offset), float(offset))
             )
         tie = check_in_row("T1", busy.id, NOW, 100.0)
+        tie.status = "at_risk"
         await repo.checkins.add(tie)  # same instant as offset 0, higher id: newer
         await repo.checkins.add(check_in_row("T1", quiet.id, NOW - timedelta(days=9), 9.0))
         await repo.checkins.add(check_in_row("T1", quiet.id, NOW - timedelta(days=8), 8.0))
@@ -371,6 +384,17 @@ async def test_recent_check_ins_newest_first_at_most_n_per_key_result(db: Databa
         assert await repo.checkins.recent([], 3) == []
         latest = await repo.checkins.latest([busy.id, quiet.id, silent.id])
         assert {k: c.value for k, c in latest.items()} == {busy.id: 100.0, quiet.id: 8.0}
+        # The summary's one query: the same newest check-in (the tie broken by id), none
+        # for a key result without any, every key result of the objective by number.
+        with_latest = await repo.okrs.key_results_with_latest([objective.id, objective.id])
+        assert [kr.id for kr, _ in with_latest] == [busy.id, quiet.id, silent.id]
+        newest = {kr.id: c for kr, c in with_latest}
+        assert newest[silent.id] is None
+        assert newest[busy.id] is not None and newest[quiet.id] is not None
+        assert newest[busy.id].created_at == latest[busy.id].created_at == NOW
+        assert newest[busy.id].status == latest[busy.id].status == "at_risk"
+        assert newest[quiet.id].created_at == NOW - timedelta(days=8)
+        assert newest[quiet.id].created_at.tzinfo is not None
 
 
 async def test_insert_ignore_inserts_once(db: Database) -> None:
