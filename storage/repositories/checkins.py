@@ -6,7 +6,17 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    ScalarSelect,
+    Select,
+    and_,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import aliased
 
 from storage.models import CheckIn, KeyResult
@@ -21,18 +31,27 @@ def newest_check_in_join(
     target, the check-in entity to select columns of, and the ON clause. A few index
     probes per key result, however long its history (PostgreSQL: a LATERAL subquery;
     SQLite, which has none: the newest id looked up per key result)."""
-    newest = (CheckIn.created_at.desc(), CheckIn.id.desc())
     if is_postgres:
-        lateral = (
-            select(CheckIn)
-            .where(CheckIn.key_result_id == KeyResult.id)
-            .order_by(*newest)
-            .limit(1)
-            .lateral("latest")
-        )
+        lateral = _newest_of_each_key_result(1, "latest")
         return lateral, aliased(CheckIn, lateral), true()
+    return CheckIn, CheckIn, CheckIn.id == _newest_id_of_each_key_result()
+
+
+def _newest_of_each_key_result(per_key_result: int, name: str) -> FromClause:
+    """PostgreSQL: a LATERAL subquery of the key result's `per_key_result` newest rows."""
+    return (
+        select(CheckIn)
+        .where(CheckIn.key_result_id == KeyResult.id)
+        .order_by(CheckIn.created_at.desc(), CheckIn.id.desc())
+        .limit(per_key_result)
+        .lateral(name)
+    )
+
+
+def _newest_id_of_each_key_result() -> ScalarSelect[int]:
+    """The id of the key result's newest check-in, correlated to `key_results`."""
     inner = aliased(CheckIn)
-    newest_id = (
+    return (
         select(inner.id)
         .where(inner.key_result_id == KeyResult.id)
         .order_by(inner.created_at.desc(), inner.id.desc())
@@ -40,7 +59,6 @@ def newest_check_in_join(
         .correlate(KeyResult)
         .scalar_subquery()
     )
-    return CheckIn, CheckIn, CheckIn.id == newest_id
 
 
 class CheckInRepository(TeamRepository):
@@ -77,13 +95,7 @@ class CheckInRepository(TeamRepository):
         """
         newest = (CheckIn.created_at.desc(), CheckIn.id.desc())
         if self.is_postgres:
-            lateral = (
-                select(CheckIn)
-                .where(CheckIn.key_result_id == KeyResult.id)
-                .order_by(*newest)
-                .limit(per_key_result)
-                .lateral("newest")
-            )
+            lateral = _newest_of_each_key_result(per_key_result, "newest")
             row = aliased(CheckIn, lateral)
             return (
                 select(*columns(row))
@@ -103,17 +115,11 @@ class CheckInRepository(TeamRepository):
         team-scoped here (filtering the outer query by team too made SQLite scan the
         team's whole history through the team index instead of looking each id up: 6 ms
         instead of 2 for 1,000 key results with 50 check-ins each)."""
-        inner = aliased(CheckIn)
         if per_key_result == 1:
-            newest_id = (
-                select(inner.id)
-                .where(inner.key_result_id == KeyResult.id)
-                .order_by(inner.created_at.desc(), inner.id.desc())
-                .limit(1)
-                .correlate(KeyResult)
-                .scalar_subquery()
+            return select(_newest_id_of_each_key_result()).where(
+                KeyResult.team_id == self.team_id, KeyResult.id.in_(ids)
             )
-            return select(newest_id).where(KeyResult.team_id == self.team_id, KeyResult.id.in_(ids))
+        inner = aliased(CheckIn)
         rank = (
             func.row_number()
             .over(
