@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from sqlalchemy import func
+
 
 class ObjectiveRow(NamedTuple):
     id: int
@@ -56,19 +58,35 @@ class CheckInRow(NamedTuple):
     created_at: datetime
     period_start: datetime | None
 
+    @property
+    def counts_for(self) -> datetime:
+        """The owner period it counts for (rows from before periods were stored: its
+        arrival)."""
+        return self.period_start or self.created_at
+
 
 class LatestCheckIn(NamedTuple):
     """What a summary reads of a key result's newest check-in (its history is listed only
-    in one objective's detail, from `CheckInRow`s)."""
+    in one objective's detail, from `CheckInRow`s); `counts_for` as `CheckInRow`'s, read
+    as one column."""
 
     key_result_id: int
     status: str | None
     confidence: int | None
-    created_at: datetime
-    period_start: datetime | None
+    counts_for: datetime
 
 
-RowType = type[ObjectiveRow] | type[KeyResultRow] | type[CheckInRow] | type[LatestCheckIn]
+def latest_check_in_columns(entity: Any) -> tuple[Any, ...]:
+    """The columns of `entity` (check-ins, or an alias) that fill a `LatestCheckIn`."""
+    return (
+        entity.key_result_id,
+        entity.status,
+        entity.confidence,
+        func.coalesce(entity.period_start, entity.created_at).label("counts_for"),
+    )
+
+
+RowType = type[ObjectiveRow] | type[KeyResultRow] | type[CheckInRow]
 
 
 def row_columns(row_type: RowType, entity: Any) -> tuple[Any, ...]:

@@ -233,8 +233,7 @@ def _key_result_view(
     actual = progress(measure)
     expected = expected_progress(cycle, now, kr.created_at) if has_pace(kr.kind) else None
     latest = history[0] if history else None
-    # The owner period it counts for (rows from before periods were stored: its arrival).
-    last_at = (latest.period_start or latest.created_at) if latest else None
+    last_at = latest.counts_for if latest else None
     stale = kr.created_at < stale_before and (last_at is None or last_at < stale_before)
     return KeyResultView(
         number=kr.number,

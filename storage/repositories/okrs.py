@@ -11,7 +11,13 @@ from sqlalchemy import Select, delete, func, or_, select, update
 from storage.models import KeyResult, Objective
 from storage.repositories.base import TeamRepository
 from storage.repositories.checkins import newest_check_in_join
-from storage.rows import KeyResultRow, LatestCheckIn, ObjectiveRow, row_columns
+from storage.rows import (
+    KeyResultRow,
+    LatestCheckIn,
+    ObjectiveRow,
+    latest_check_in_columns,
+    row_columns,
+)
 
 KEY_RESULT_FIELDS = len(KeyResultRow._fields)
 QueryRow = TypeVar("QueryRow", bound=tuple[Any, ...])
@@ -179,7 +185,7 @@ class OkrRepository(TeamRepository):
             return []
         target, latest, on = newest_check_in_join(self.is_postgres)
         query = (
-            select(*row_columns(KeyResultRow, KeyResult), *row_columns(LatestCheckIn, latest))
+            select(*row_columns(KeyResultRow, KeyResult), *latest_check_in_columns(latest))
             .select_from(KeyResult)
             .outerjoin(target, on)
             .where(KeyResult.team_id == self.team_id, KeyResult.objective_id.in_(ids))

@@ -362,6 +362,7 @@ async def test_recent_check_ins_newest_first_at_most_n_per_key_result(db: Databa
             )
         tie = check_in_row("T1", busy.id, NOW, 100.0)
         tie.status = "at_risk"
+        tie.period_start = NOW - timedelta(days=2)  # answered late, for an earlier period
         await repo.checkins.add(tie)  # same instant as offset 0, higher id: newer
         await repo.checkins.add(check_in_row("T1", quiet.id, NOW - timedelta(days=9), 9.0))
         await repo.checkins.add(check_in_row("T1", quiet.id, NOW - timedelta(days=8), 8.0))
@@ -391,10 +392,12 @@ async def test_recent_check_ins_newest_first_at_most_n_per_key_result(db: Databa
         newest = {kr.id: c for kr, c in with_latest}
         assert newest[silent.id] is None
         assert newest[busy.id] is not None and newest[quiet.id] is not None
-        assert newest[busy.id].created_at == latest[busy.id].created_at == NOW
+        assert latest[busy.id].created_at == NOW
         assert newest[busy.id].status == latest[busy.id].status == "at_risk"
-        assert newest[quiet.id].created_at == NOW - timedelta(days=8)
-        assert newest[quiet.id].created_at.tzinfo is not None
+        # It counts for the period stored with it, else for when it arrived.
+        assert newest[busy.id].counts_for == NOW - timedelta(days=2)
+        assert newest[quiet.id].counts_for == NOW - timedelta(days=8)
+        assert newest[quiet.id].counts_for.tzinfo is not None
 
 
 async def test_insert_ignore_inserts_once(db: Database) -> None:
