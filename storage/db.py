@@ -47,22 +47,30 @@ def is_write_conflict(error: BaseException) -> bool:
     return isinstance(error, exc.OperationalError) and "database is locked" in str(error.orig)
 
 
+# asyncpg's "cannot connect now" (starting up, shutting down), "admin shutdown",
+# "connection does not exist"…: raised as they are while a connection is being made
+# (SQLAlchemy wraps only its adapter's own errors there), wrapped once connected.
+UNAVAILABLE_ERRORS = frozenset(
+    {
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "ConnectionDoesNotExistError",
+        "ConnectionFailureError",
+    }
+)
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Whether `error` means "cannot reach the database", not "the query was wrong"."""
     if isinstance(error, DatabaseUnavailable | OSError | TimeoutError):
+        return True
+    if type(error).__name__ in UNAVAILABLE_ERRORS:
         return True
     if isinstance(error, exc.DBAPIError):
         if error.connection_invalidated:
             return True
         original = error.orig
-        name = type(original).__name__ if original is not None else ""
-        # asyncpg's "cannot connect now", "admin shutdown", "connection does not exist"…
-        if name in {
-            "CannotConnectNowError",
-            "AdminShutdownError",
-            "ConnectionDoesNotExistError",
-            "ConnectionFailureError",
-        }:
+        if type(original).__name__ in UNAVAILABLE_ERRORS:
             return True
         cause = getattr(original, "__cause__", None)
         return isinstance(cause, OSError | TimeoutError)

@@ -16,9 +16,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 
-from storage.db import Database, downgrade, upgrade
+from storage.db import Database, DatabaseUnavailable, downgrade, is_unavailable, upgrade
 from storage.models import (
     Base,
     CheckIn,
@@ -573,3 +573,43 @@ async def test_every_write_that_can_make_an_owner_due_bumps_the_planning_version
         session.add(key_result_row("T1", 2, objective_id, owner_id="U3"))
     assert await _version(db, "T1") == before + 1, "a new key result"
     assert await _version(db, "T2") == 0, "another workspace's writes leave it alone"
+
+
+# Reaching the database ---------------------------------------------------------------------
+
+
+def test_errors_that_mean_the_database_cannot_be_reached() -> None:
+    import asyncpg
+
+    starting = asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+    assert is_unavailable(starting)  # raised as it is while a connection is being made
+    assert is_unavailable(DBAPIError("SELECT 1", None, starting))  # wrapped once connected
+    assert is_unavailable(ConnectionRefusedError(111, "Connect call failed"))
+    syntax = asyncpg.exceptions.PostgresSyntaxError("syntax error at or near")
+    assert not is_unavailable(syntax)
+    assert not is_unavailable(DBAPIError("SELEC 1", None, syntax))
+    assert not is_unavailable(ValueError("bad input"))
+
+
+async def test_a_server_still_starting_up_is_unavailable_not_a_failure() -> None:
+    """PostgreSQL restarting answers "the database system is starting up" for a moment:
+    a unit of work started then raises DatabaseUnavailable (commands get the degraded
+    reply), not the raw asyncpg error (which made a command's ack a 500)."""
+    import asyncpg
+
+    attempts = 0
+
+    async def starting_up() -> Any:
+        nonlocal attempts
+        attempts += 1
+        raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+
+    db = Database("postgresql+asyncpg://okrbot@127.0.0.1:1/okrbot", async_creator=starting_up)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with db.team("T1") as store:
+                await store.workspace.get()
+        assert attempts == 2  # tried once more, as for a dropped connection
+        assert not db.reachable
+    finally:
+        await db.engine.dispose()
