@@ -56,8 +56,8 @@ import time
 import tracemalloc
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -70,8 +70,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import delete, event, func, select, text, update  # noqa: E402
+from sqlalchemy import delete, func, select, text, update  # noqa: E402
 
+from bench.counting import StatementCounter  # noqa: E402
 from bench.throwaway import gather_statistics, throwaway_postgres  # noqa: E402
 from bot.blocks.checkins import render_prompt  # noqa: E402
 from bot.checkins.cycle import prompt_views  # noqa: E402
@@ -306,43 +307,6 @@ class RemoteEmulator:
 
 
 # ------------------------------------------------------------------ measuring helpers
-
-
-class StatementCounter:
-    """Counts statements sent to the database (before_cursor_execute)."""
-
-    def __init__(self, services: Services) -> None:
-        self.count = 0
-        self.timing = False  # record each statement's duration (only for sequential code)
-        self.timings: list[tuple[float, str]] = []
-        self._started: list[float] = []
-        self._engine = services.db.engine.sync_engine
-        event.listen(self._engine, "before_cursor_execute", self._seen)
-        event.listen(self._engine, "after_cursor_execute", self._done)
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
-        if self.timing:
-            self._started.append(time.perf_counter())
-
-    def _done(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if self.timing and self._started:
-            elapsed = time.perf_counter() - self._started.pop()
-            self.timings.append((elapsed, " ".join(statement.split())))
-
-    @contextmanager
-    def counting(self) -> Iterator[list[int]]:
-        """Yields a one-item list that holds the statements issued in the block."""
-        start = self.count
-        box = [0]
-        try:
-            yield box
-        finally:
-            box[0] = self.count - start
-
-    def close(self) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._seen)
-        event.remove(self._engine, "after_cursor_execute", self._done)
 
 
 class RssSampler:
@@ -757,7 +721,7 @@ async def run(args: argparse.Namespace, database_url: str, backend: str, team_id
     log("starting the Slack emulator in a child process")
     slack = RemoteEmulator(team_id)
     services = make_bench_services(database_url, slack.base_url, args.rate)
-    counter = StatementCounter(services)
+    counter = StatementCounter(services.db)
     try:
         owners = owner_ids(args.owners)
         log(f"seeding {len(owners):,} owners over {len(zones)} time zones")

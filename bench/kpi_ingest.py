@@ -61,8 +61,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from sqlalchemy import event, func, insert, select  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
+from bench.counting import StatementCounter  # noqa: E402
 from bench.throwaway import postgres_problem, throwaway_postgres  # noqa: E402
 from bot.api.routes import parse_measurements  # noqa: E402
 from bot.kpis.detection import (  # noqa: E402
@@ -414,22 +415,9 @@ async def bench_single(harness: Harness, result: Result, seconds: float) -> None
 # History independence -----------------------------------------------------------
 
 
-class StatementCounter:
-    def __init__(self, services: Services) -> None:
-        self.engine = services.db.engine.sync_engine
-        self.count = 0
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
-
-    def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-
 async def bench_history(harness: Harness, result: Result) -> None:
     """One single-point POST on a short and on a long history: same statements, same time."""
-    counter = StatementCounter(harness.services)
+    counter = StatementCounter(harness.services.db)
     posts = 21  # the first is a warm-up
     try:
         for size in (SMALL_HISTORY, BIG_HISTORY):

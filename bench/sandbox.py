@@ -29,15 +29,14 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
-from sqlalchemy import event  # noqa: E402
 
+from bench.counting import StatementCounter  # noqa: E402
 from bot.sandbox.app import start_sandbox  # noqa: E402
 from storage.db import upgrade  # noqa: E402
 from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402
@@ -46,22 +45,6 @@ from tests.support.seeding import seed_portfolio  # noqa: E402
 from tests.support.slack_emulator import SlackEmulator  # noqa: E402
 
 OKRBOT = str(ROOT / ".venv" / "bin" / "okrbot")
-
-
-class StatementCounter:
-    """Counts the statements the engine sends to the driver (bench/status.py counts the
-    same way; it is not imported because it loads the whole status benchmark)."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.count = 0
-        event.listen(engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
-
-    def close(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
 def log(message: str) -> None:
@@ -199,7 +182,7 @@ async def bench_home(repeats: int = 20) -> bool:
         await seed_portfolio(
             services.db, "T2", "U2", last_week, objectives=1, key_results_per_objective=5
         )
-        counter = StatementCounter(services.db.engine.sync_engine)
+        counter = StatementCounter(services.db)
         try:
             results = {}
             for team_id, user_id in (("T1", "U1"), ("T2", "U2")):
