@@ -1,8 +1,8 @@
 """`/okr status`: what the summary says, as plain data (rendering is elsewhere).
 
 A report loads in a constant number of queries whatever the workspace's size:
-objectives, then their key results each with its newest check-in in one query (and,
-for one objective's detail, its key results' last few check-ins).
+objectives, then for a summary their key results each with its newest check-in in one
+query, and for one objective's detail its key results and their last few check-ins.
 """
 
 from __future__ import annotations
@@ -88,14 +88,15 @@ class StatusService:
                     objectives = await store.okrs.objective_rows()
                     covered = Scope("all")
             detail = scope.scope == "objective"
-            with_latest = await store.okrs.key_results_with_latest(o.id for o in objectives)
-            key_results = [kr for kr, _ in with_latest]
             recent: Sequence[CheckInRow | LatestCheckIn]
             if detail:  # one objective: its key results' last few check-ins, listed
+                key_results = await store.okrs.key_result_rows(o.id for o in objectives)
                 recent = await store.checkins.recent(
                     (kr.id for kr in key_results), RECENT_CHECK_INS
                 )
-            else:
+            else:  # a summary: each key result with its newest check-in, in one query
+                with_latest = await store.okrs.key_results_with_latest(o.id for o in objectives)
+                key_results = [kr for kr, _ in with_latest]
                 recent = [latest for _, latest in with_latest if latest is not None]
             parents = await store.okrs.numbers_by_id(o.parent_id for o in objectives if o.parent_id)
             # "Missed the last period": no check-in counting for the latest week that every
@@ -166,9 +167,9 @@ def assemble(
 
     `recent` is each key result's newest check-ins, newest first: `CheckInRow`s are
     listed in its view's history (one objective's detail), a `LatestCheckIn` only gives
-    its status (a summary). `stale_before` is one cut-off, or one per objective channel; owners in
-    `skipped` were out for the period and are not flagged stale; `kpi_health`
-    is the health of the KPIs the key results follow, by KPI id. With
+    its status (a summary). `stale_before` is one cut-off, or one per objective
+    channel; owners in `skipped` were out for the period and are not flagged stale;
+    `kpi_health` is the health of the KPIs the key results follow, by KPI id. With
     `only_owner` (`/okr status @user`, App Home) each objective lists only that
     person's key results — its progress stays the whole objective's, as context —
     and objectives where they own none are left out unless they own it and it has
