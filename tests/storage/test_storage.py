@@ -466,6 +466,38 @@ async def test_utc_datetime_round_trips_aware_values(db: Database) -> None:
     assert by_instant == "U1"
 
 
+async def test_utc_datetime_reads_values_written_by_sql_itself_as_aware_utc(db: Database) -> None:
+    """Values no bind processor formatted (the database's clock, a raw string with or
+    without an offset or microseconds) read back as aware UTC like ours."""
+    async with db.session() as session:
+        await TeamStore(session, "T1").workspace.ensure(NOW)
+        # SQLite keeps what it is given; PostgreSQL needs the offset to read a literal as
+        # UTC whatever the server's time zone
+        written = {
+            "U1": ("CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP"),
+            "U2": ("'2026-11-25 10:30:15'", "'2026-11-25 10:30:15+00'"),
+            "U3": ("'2026-11-25 19:30:15.5+09:00'", "'2026-11-25 19:30:15.5+09:00'"),
+            "U4": ("'2026-11-25T10:30:15.123456'", "'2026-11-25T10:30:15.123456Z'"),
+        }
+        sqlite = db.engine.dialect.name == "sqlite"
+        for user_id, (on_sqlite, on_postgres) in written.items():
+            await session.execute(
+                text(
+                    "INSERT INTO slack_users (team_id, user_id, tz, is_admin, fetched_at) "
+                    f"VALUES ('T1', :user_id, 'UTC', false, {on_sqlite if sqlite else on_postgres})"
+                ),
+                {"user_id": user_id},
+            )
+    async with db.session() as session:
+        rows = dict((await session.execute(select(SlackUser.user_id, SlackUser.fetched_at))).all())
+    for value in rows.values():
+        assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
+    assert abs(rows["U1"] - datetime.now(UTC)) < timedelta(minutes=5)
+    assert rows["U2"] == datetime(2026, 11, 25, 10, 30, 15, tzinfo=UTC)
+    assert rows["U3"] == datetime(2026, 11, 25, 10, 30, 15, 500000, tzinfo=UTC)
+    assert rows["U4"] == datetime(2026, 11, 25, 10, 30, 15, 123456, tzinfo=UTC)
+
+
 async def test_utc_datetime_rejects_naive_values(db: Database) -> None:
     naive = datetime(2026, 11, 25, 10, 0)
     with pytest.raises(StatementError) as raised:
