@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.core.errors import UserError
-from bot.core.numbers import CURRENCIES, SIGNS, parse_number, scan_number
+from bot.core.numbers import CURRENCIES, SIGNS, parse_number, scan_number, singular_unit
 
 _STATUS_WORDS = {
     "on track": "on_track",
@@ -280,13 +280,14 @@ class _Rest:
 
 
 def _unit_end(line: str, lowered: str, i: int, unit: str | None) -> int:
-    """Past the key result's unit (or its plural) or a `%`/currency after a value."""
+    """Past the key result's unit (its plural, or its singular as `1 team` shows it) or a
+    `%`/currency after a value."""
     j = _skip(line, i, " ")
     if j < len(line) and (line[j] == "%" or line[j] in CURRENCIES):
         return j + 1
     if unit:
         wanted = unit.strip().lower()
-        for form in (wanted + "s", wanted):
+        for form in (wanted + "s", wanted, singular_unit(wanted) or ""):
             if form and lowered.startswith(form, j):
                 end = j + len(form)
                 if end >= len(line) or not (line[end].isalnum() or line[end] == "_"):

@@ -45,13 +45,18 @@ def format_number(value: float | None) -> str:
 _PLURAL_UNIT = re.compile(r"^[A-Za-z]{2,}[^sS][sS]$")
 
 
+def singular_unit(unit: str) -> str | None:
+    """`team` for `teams`; None for a unit that is not a plain English plural."""
+    return unit[:-1] if _PLURAL_UNIT.match(unit) else None
+
+
 def format_value(value: float | None, unit: str | None) -> str:
     """A number with its unit: `42 teams`, `1 team`, `3.4%`, `–` when there is no value."""
     shown = format_number(value)
     if unit is None or value is None:
         return shown
-    if shown in {"1", "-1"} and _PLURAL_UNIT.match(unit):
-        unit = unit[:-1]
+    if shown in {"1", "-1"}:
+        unit = singular_unit(unit) or unit
     return f"{shown}{unit}" if unit == "%" else f"{shown} {unit}"
 
 

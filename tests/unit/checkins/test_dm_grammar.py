@@ -76,6 +76,14 @@ def test_values_as_people_write_them(text: str, number: int, value: float) -> No
     assert value_of(entry) == value
 
 
+@pytest.mark.parametrize("text", ["KR-1 1 team", "KR-1 1 Team · at risk", "KR-1 -1 team"])
+def test_one_of_a_plural_unit_is_written_singular_and_is_not_a_note(text: str) -> None:
+    """`1 team` is how okrbot itself shows one of a `teams` key result."""
+    entry = one(text)
+    assert abs(value_of(entry)) == 1.0
+    assert entry.note is None
+
+
 @pytest.mark.parametrize(
     ("text", "status", "confidence", "note"),
     [
