@@ -71,12 +71,14 @@ class TeamRepository:
         await self.session.delete(row)
         await self.session.flush()
 
-    async def read_rows(self, query: Select[Any]) -> Sequence[Row[Any]]:
+    async def read_rows(
+        self, query: Select[Any], params: dict[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
         """Run a select of plain columns on the session's connection, past the ORM's
         result loading (which reports do not need: 14.0 vs 12.2 ms for 1,000 key
         results with their latest check-ins on SQLite, 9.5 vs 8.1 on PostgreSQL)."""
         connection = await self.session.connection()
-        return (await connection.execute(query)).all()
+        return (await connection.execute(query, params)).all()
 
     @property
     def is_postgres(self) -> bool:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 
 from storage.models import KeyResult, Objective
 from storage.repositories.base import TeamRepository
@@ -21,6 +22,25 @@ from storage.rows import (
 
 KEY_RESULT_FIELDS = len(KeyResultRow._fields)
 QueryRow = TypeVar("QueryRow", bound=tuple[Any, ...])
+
+
+@functools.cache
+def _summary_query(is_postgres: bool) -> Select[Any]:
+    """Key results of some objectives of a team, each with its newest check-in: built
+    once per dialect, with the team and the ids as parameters. Built per call (nineteen
+    columns, the join, two hundred ids coerced one by one and a cache key over them) it
+    cost 3 ms of a 200-objective summary's 16 on SQLite."""
+    target, latest, on = newest_check_in_join(is_postgres)
+    return (
+        select(*row_columns(KeyResultRow, KeyResult), *latest_check_in_columns(latest))
+        .select_from(KeyResult)
+        .outerjoin(target, on)
+        .where(
+            KeyResult.team_id == bindparam("team_id"),
+            KeyResult.objective_id.in_(bindparam("objective_ids", expanding=True)),
+        )
+        .order_by(KeyResult.number)
+    )
 
 
 class OkrRepository(TeamRepository):
@@ -183,21 +203,15 @@ class OkrRepository(TeamRepository):
         ids = list(set(objective_ids))
         if not ids:
             return []
-        target, latest, on = newest_check_in_join(self.is_postgres)
-        query = (
-            select(*row_columns(KeyResultRow, KeyResult), *latest_check_in_columns(latest))
-            .select_from(KeyResult)
-            .outerjoin(target, on)
-            .where(KeyResult.team_id == self.team_id, KeyResult.objective_id.in_(ids))
-            .order_by(KeyResult.number)
-        )
+        query = _summary_query(self.is_postgres)
+        params = {"team_id": self.team_id, "objective_ids": ids}
         split = KEY_RESULT_FIELDS
         return [
             (
                 KeyResultRow._make(row[:split]),
                 LatestCheckIn._make(row[split:]) if row[split] is not None else None,
             )
-            for row in await self.read_rows(query)
+            for row in await self.read_rows(query, params)
         ]
 
     async def taken_numbers(self) -> tuple[set[int], set[int]]:
