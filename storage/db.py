@@ -118,6 +118,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL's recommended setting: no fsync per commit (which cost a fan-out a fifth of its
     # 50/s), still safe against a crashed process; only a power cut may lose the last ones.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A 16 MB page cache per connection instead of SQLite's 2 MB: a 200-objective
+    # workspace's key results and 50,000 check-ins are 8 MB, and the summary's newest-
+    # check-in lookups land all over them, so with 2 MB each report re-read its pages
+    # from the OS (its query 8.3 -> 6.4 ms median; memory is taken only as pages are read).
+    cursor.execute("PRAGMA cache_size=-16384")
     cursor.close()
 
 

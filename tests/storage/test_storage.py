@@ -535,9 +535,11 @@ async def test_sqlite_connections_use_wal_and_commit_without_an_fsync_each(tmp_p
             journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
             synchronous = (await connection.exec_driver_sql("PRAGMA synchronous")).scalar()
             foreign_keys = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar()
+            cache_size = (await connection.exec_driver_sql("PRAGMA cache_size")).scalar()
     finally:
         await db.dispose()
     assert (journal, synchronous, foreign_keys) == ("wal", 1, 1)
+    assert cache_size == -16384  # 16 MB of pages per connection, not SQLite's 2 MB
 
 
 # The planning version (migration 0016's triggers) -------------------------------------
