@@ -17,7 +17,9 @@ time a workspace is this big; `--no-analyze` skips it), then:
   `/okr status all` and `/okr status O-7` for both sizes: they must be equal,
   since a report loads in a constant number of queries;
 - times signed slash commands through the real HTTP server (Bolt + aiohttp)
-  until the emulated Slack records the response_url reply;
+  until the emulated Slack records the response_url reply, the four cases (two
+  commands, two sizes) round robin so that drift in the machine's speed falls on
+  all of them alike, and prints the 200/10 ratio of their medians;
 - prints the payload size and block count of the 200-objective replies.
 
 Progress goes to stderr, the tables to stdout. The exit status is 1 when a
@@ -52,7 +54,7 @@ from bench.counting import StatementCounter  # noqa: E402
 from bench.throwaway import gather_statistics, postgres_problem, throwaway_postgres  # noqa: E402
 from bot.blocks.status import render_status  # noqa: E402
 from bot.okrs.commands import Status, parse_okr_command  # noqa: E402
-from bot.runtime.heap import freeze_start_up_heap  # noqa: E402
+from bot.runtime.heap import settle_heap_for_serving  # noqa: E402
 from bot.runtime.services import Services  # noqa: E402
 from storage.db import Database, upgrade_async  # noqa: E402
 from storage.models import CheckIn, KeyResult, Objective, Workspace  # noqa: E402
@@ -271,27 +273,39 @@ def payload_sizes(reply: dict[str, Any]) -> dict[str, int]:
     }
 
 
-async def time_command(
-    bot: Bot, counter: StatementCounter, team_id: str, text: str, requests: int, warmup: int
-) -> tuple[Timing, dict[str, Any]]:
-    """Send `/okr <text>` repeatedly; time each until the emulator records the reply."""
-    samples: list[float] = []
-    acks: list[float] = []
-    statements: list[int] = []
-    reply: dict[str, Any] = {}
-    for i in range(warmup + requests):
-        before = counter.count
-        started = time.monotonic()  # the emulator stamps recorded calls with time.monotonic()
-        result = await bot.command(text, team=team_id, channel="C9")
-        recorded = bot.slack.calls_to("response_url")[-1]
-        reply = result.visible
-        if reply.get("response_type") != "in_channel" or not recorded.ok:
-            raise SystemExit(f"/okr {text} in {team_id} did not produce a report: {reply}")
-        if i >= warmup:
-            samples.append((recorded.at - started) * 1000)
-            acks.append(result.ack.elapsed * 1000)
-            statements.append(counter.count - before)
-    return Timing(samples, acks, statements), reply
+async def time_commands(
+    bot: Bot,
+    counter: StatementCounter,
+    cases: list[tuple[str, str]],
+    requests: int,
+    warmup: int,
+) -> dict[tuple[str, str], tuple[Timing, dict[str, Any]]]:
+    """Send `/okr <text>` in each (team, text) case, round robin, until each has had
+    `requests` timed ones; time each until the emulator records the reply.
+
+    Round robin, not one case after the other: this machine's speed drifts by up to
+    2x over seconds, and sizes timed minutes apart compared those moments rather than
+    the workspaces. Each round starts one case later, so no case always runs first.
+    """
+    timings = {case: Timing([], [], []) for case in cases}
+    replies: dict[tuple[str, str], dict[str, Any]] = {}
+    for round_number in range(warmup + requests):
+        shift = round_number % len(cases)
+        for team_id, text in cases[shift:] + cases[:shift]:
+            before = counter.count
+            started = time.monotonic()  # the emulator stamps recorded calls with time.monotonic()
+            result = await bot.command(text, team=team_id, channel="C9")
+            recorded = bot.slack.calls_to("response_url")[-1]
+            reply = result.visible
+            if reply.get("response_type") != "in_channel" or not recorded.ok:
+                raise SystemExit(f"/okr {text} in {team_id} did not produce a report: {reply}")
+            replies[(team_id, text)] = reply
+            if round_number >= warmup:
+                timing = timings[(team_id, text)]
+                timing.samples_ms.append((recorded.at - started) * 1000)
+                timing.ack_ms.append(result.ack.elapsed * 1000)
+                timing.statements.append(counter.count - before)
+    return {case: (timings[case], replies[case]) for case in cases}
 
 
 async def bench_database(
@@ -322,7 +336,7 @@ async def bench_database(
             )
         if analyze and await gather_statistics(services.db, ANALYZED_TABLES):
             note(f"[{backend}] ANALYZE after seeding, as autovacuum would have by now")
-        freeze_start_up_heap()  # as `okrbot run` does once it serves
+        settle_heap_for_serving()  # as `okrbot run` does once it serves
         for size in (SMALL, BIG):
             for text in COMMANDS:
                 count, ms = await statements_for(services, counter, teams[size.label], text)
@@ -332,12 +346,12 @@ async def bench_database(
         bot, runner = await start_bot(services, slack, clock)
         async with SlackRequestSender(bot.url, SIGNING_SECRET) as sender:
             bot.sender = sender  # one keep-alive HTTP session, like Slack's own client
+            note(f"[{backend}] timing {len(COMMANDS) * 2} commands, round robin …")
+            cases = [(teams[size.label], text) for size in (BIG, SMALL) for text in COMMANDS]
+            timed = await time_commands(bot, counter, cases, requests, warmup)
             for size in (BIG, SMALL):
                 for text in COMMANDS:
-                    note(f"[{backend}] timing /okr {text} on {size.label} objectives …")
-                    timing, reply = await time_command(
-                        bot, counter, teams[size.label], text, requests, warmup
-                    )
+                    timing, reply = timed[(teams[size.label], text)]
                     result.timings[(size.label, text)] = timing
                     if size is BIG:
                         result.payloads[text] = payload_sizes(reply)
@@ -491,6 +505,13 @@ def report(results: list[Result], requests: int, warmup: int) -> bool:
         )
     )
     print("  (ack ms: median time to the HTTP 200 that acknowledges the command)")
+    print()
+    print("200 vs 10 objectives, ratio of the end-to-end medians (the aim for status all: <= 2)")
+    for r in results:
+        for text in COMMANDS:
+            big, small = r.timings[(BIG.label, text)].median, r.timings[(SMALL.label, text)].median
+            verdict = ("met" if big <= 2 * small else "NOT met") if text == "status all" else ""
+            print(f"  {r.backend:<10}  /okr {text:<11} {big / small:5.2f}  {verdict}")
 
     print()
     print("Reply size in the 200-objective workspace (Slack allows 50 blocks per message)")

@@ -9,7 +9,7 @@ import signal
 from aiohttp import web
 
 from bot.runtime.bolt import create_app, warm_up
-from bot.runtime.heap import freeze_start_up_heap
+from bot.runtime.heap import settle_heap_for_serving
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.services import Services
 from bot.runtime.web import create_web_app, make_runner
@@ -39,7 +39,7 @@ async def serve(services: Services, stop: asyncio.Event | None = None) -> None:
     scheduler = Scheduler(services)
     scheduler.start()
     mode = "Socket Mode" if socket_handler else f"HTTP on {settings.host}:{settings.port}"
-    freeze_start_up_heap()
+    settle_heap_for_serving()
     log.info("okrbot serving", extra={"mode": mode})
     if settings.oauth_enabled and settings.okrbot_secret_key is None:
         log.warning(
