@@ -73,6 +73,7 @@ from bot.kpis.detection import (  # noqa: E402
     format_backtest_csv,
     parse_history_csv,
 )
+from bot.runtime.heap import settle_heap_for_serving  # noqa: E402
 from bot.runtime.services import Services  # noqa: E402
 from storage.db import upgrade_async  # noqa: E402
 from storage.models import Alert, Kpi, Measurement  # noqa: E402
@@ -466,6 +467,7 @@ async def bench_database(
     try:
         token = await services.tokens.create(TEAM, f"bench-{uuid.uuid4().hex[:6]}", clock.now)
         bot, runner = await start_bot(services, slack, clock)
+        settle_heap_for_serving()  # as `okrbot run` does once it serves
         harness = Harness(services, bot.url, token)
         async with aiohttp.ClientSession() as http:
             harness.http = http

@@ -86,42 +86,63 @@ def _key(request: web.Request) -> str:
     return key
 
 
-def _instant(raw: Any, field: str, now: datetime) -> datetime:
-    if raw is None:
-        return now
+def _instant(raw: Any, index: int | None, now: datetime) -> datetime:
     if not isinstance(raw, str):
+        field = _field(index, "at")
         raise ApiError(422, "must be an ISO 8601 time string like 2026-11-25T10:00:00Z", field)
     try:
         at = parse_instant(raw)
     except ValueError:
-        raise ApiError(422, f"{raw[:100]!r} is not an ISO 8601 time", field) from None
+        raise ApiError(422, f"{raw[:100]!r} is not an ISO 8601 time", _field(index, "at")) from None
     if problem := implausible(at, now):
-        raise ApiError(422, problem, field)
+        raise ApiError(422, problem, _field(index, "at"))
     return at
 
 
-def _point(item: Any, prefix: str, now: datetime) -> Point:
-    def field(name: str) -> str:
-        return f"{prefix}.{name}" if prefix else name
+_POINT_FIELDS = frozenset({"value", "at"})
 
+
+def _point(item: Any, index: int | None, now: datetime) -> Point:
+    """One `{"value", "at"}` object (`index` in the batch, None for a single one). The
+    well-formed case takes as few steps as it can, as a batch holds 10,000; field names
+    for errors are made only for errors."""
     if not isinstance(item, dict):
-        raise ApiError(422, "must be an object with value and optional at", prefix or "body")
-    unknown = sorted(set(item) - {"value", "at"})
-    if unknown:
-        name = unknown[0][:100]
-        raise ApiError(422, f"unknown field {name!r}", field(name))
+        raise ApiError(
+            422, "must be an object with value and optional at", _field(index, "") or "body"
+        )
+    if not item.keys() <= _POINT_FIELDS:
+        name = sorted(set(item) - _POINT_FIELDS)[0][:100]
+        raise ApiError(422, f"unknown field {name!r}", _field(index, name))
+    value = item.get("value")
+    if type(value) is not float:  # JSON numbers with a fraction or exponent: the usual
+        value = _number(item, index)
+    elif not math.isfinite(value):
+        raise ApiError(422, "must be a finite number", _field(index, "value"))
+    at = item.get("at")
+    return Point(now if at is None else _instant(at, index, now), value)
+
+
+def _number(item: dict[str, Any], index: int | None) -> float:
     if "value" not in item:
-        raise ApiError(422, "is required", field("value"))
+        raise ApiError(422, "is required", _field(index, "value"))
     value = item["value"]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ApiError(422, "must be a number", field("value"))
+        raise ApiError(422, "must be a number", _field(index, "value"))
     try:
         number = float(value)  # an integer of 400 digits does not fit a float
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        raise ApiError(422, "must be a finite number", field("value"))
-    return Point(_instant(item.get("at"), field("at"), now), number)
+        raise ApiError(422, "must be a finite number", _field(index, "value"))
+    return number
+
+
+def _field(index: int | None, name: str) -> str:
+    """`measurements[3].at` in a batch, `at` for a single measurement; `measurements[3]`
+    for the item itself (an empty name)."""
+    if index is None:
+        return name
+    return f"measurements[{index}].{name}" if name else f"measurements[{index}]"
 
 
 def parse_measurements(body: Any, now: datetime) -> list[Point]:
@@ -139,8 +160,8 @@ def parse_measurements(body: Any, now: datetime) -> list[Point]:
             raise ApiError(
                 422, f"at most {MAX_BATCH:,} per request (got {len(items):,})", "measurements"
             )
-        return [_point(item, f"measurements[{i}]", now) for i, item in enumerate(items)]
-    return [_point(body, "", now)]
+        return [_point(item, i, now) for i, item in enumerate(items)]
+    return [_point(body, None, now)]
 
 
 async def post_measurements(request: web.Request) -> web.Response:

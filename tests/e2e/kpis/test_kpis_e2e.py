@@ -137,6 +137,11 @@ async def test_api_auth_first_then_404_then_422(bot: Bot) -> None:
             "measurements[2].value",
         ),
         ({"measurements": [{"value": 1}] * 10_001}, "measurements"),
+        ({"value": None}, "value"),
+        ({"value": 1, "at": 1764064800}, "at"),
+        ({"measurements": [{"value": 1}, 5]}, "measurements[1]"),
+        ({"measurements": [{"value": 1.5, "unit": "%"}]}, "measurements[0].unit"),
+        ({"measurements": [{"value": 1.5}, {"value": 2.5, "at": "soon"}]}, "measurements[1].at"),
     ]
     for payload, field in cases:
         status, body = await api(bot, "POST", "/kpis/signup_rate/measurements", token, payload)
