@@ -284,8 +284,9 @@ async def time_commands(
     `requests` timed ones; time each until the emulator records the reply.
 
     Round robin, not one case after the other: this machine's speed drifts by up to
-    2x over seconds, and sizes timed minutes apart compared those moments rather than
-    the workspaces. Each round starts one case later, so no case always runs first.
+    2x over seconds, and each case timed in its own block of a few seconds compared
+    those moments as much as the workspaces. Each round starts one case later, so no
+    case always runs first.
     """
     timings = {case: Timing([], [], []) for case in cases}
     replies: dict[tuple[str, str], dict[str, Any]] = {}
